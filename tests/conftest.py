@@ -1,0 +1,48 @@
+"""Shared fixtures: small generated photos for unit tests; the real TrashNet copy when it is there."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("TRASHURE_SHARED_DATA", REPO.parent / "shared" / "data" / "trashnet4"))
+CLASSES = ("can", "glass_bottle", "other", "plastic_bottle")
+CLASS_COLOURS = {"can": (200, 40, 40), "glass_bottle": (40, 160, 60), "other": (150, 120, 80),
+                 "plastic_bottle": (60, 90, 220)}
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not (SHARED_DATA / "manifest.csv").is_file():
+        pytest.skip(f"real photos not found at {SHARED_DATA} (../shared/data/trashnet4 beside the repo)")
+    return SHARED_DATA
+
+
+def photo(colour: tuple[int, int, int], size: tuple[int, int] = (64, 48), seed: int = 0) -> Image.Image:
+    """A small photo-like image: a coloured object on a light, noisy background."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    pixels = np.full((h, w, 3), 235, dtype=np.int16) + rng.integers(-12, 12, (h, w, 3))
+    x0, y0 = rng.integers(0, w // 3), rng.integers(0, h // 3)
+    pixels[y0:y0 + h // 2, x0:x0 + w // 2] = np.array(colour) + rng.integers(-20, 20, 3)
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
+
+
+def make_dataset(root: Path, per_class: int = 10, classes=CLASSES, fmt: str = "JPEG") -> Path:
+    for c in classes:
+        (root / c).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            ext = {"JPEG": "jpg", "PNG": "png"}[fmt]
+            photo(CLASS_COLOURS.get(c, (128, 128, 128)), seed=hash((c, i)) % 10_000).save(
+                root / c / f"{c}_{i:03d}.{ext}", fmt)
+    return root
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path: Path) -> Path:
+    return make_dataset(tmp_path / "data", per_class=10)

@@ -1,0 +1,5 @@
+import sys
+
+from trashure.cli import main
+
+sys.exit(main())

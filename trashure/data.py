@@ -1,0 +1,281 @@
+"""Datasets: a folder of class sub-folders, scanned, checked, decoded and split 80/10/10."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from trashure.config import IMAGE_EXTENSIONS, IMAGE_SIZE
+from trashure.errors import DatasetError, ImageLoadError
+from trashure.images import load_array, open_image, oriented_size
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    path: Path
+    label: int
+    class_name: str
+    relpath: str  # relative to the data folder, with forward slashes: the stable identity of a photo
+
+
+@dataclass(frozen=True)
+class FileProblem:
+    path: str
+    reason: str
+
+
+@dataclass
+class Dataset:
+    root: Path
+    classes: tuple[str, ...]
+    records: list[ImageRecord]
+    problems: list[FileProblem] = field(default_factory=list)  # files found but not usable
+    ignored: list[FileProblem] = field(default_factory=list)  # files that are not photos at all
+
+    def counts(self) -> dict[str, int]:
+        c = Counter(r.class_name for r in self.records)
+        return {name: c.get(name, 0) for name in self.classes}
+
+    def labels(self) -> np.ndarray:
+        return np.array([r.label for r in self.records], dtype=np.int64)
+
+
+@dataclass
+class Split:
+    train: list[ImageRecord]
+    val: list[ImageRecord]
+    test: list[ImageRecord]
+
+    def part(self, name: str) -> list[ImageRecord]:
+        if name not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, not {name!r}")
+        return getattr(self, name)
+
+    def sizes(self) -> dict[str, int]:
+        return {name: len(self.part(name)) for name in SPLITS}
+
+    def sizes_per_class(self, classes: Sequence[str]) -> dict[str, dict[str, int]]:
+        out = {}
+        for name in SPLITS:
+            c = Counter(r.class_name for r in self.part(name))
+            out[name] = {k: c.get(k, 0) for k in classes}
+        return out
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".") or name.startswith("._")
+
+
+def check_data_dir(root: str | Path) -> Path:
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise DatasetError(f"Data folder {root} does not exist. Give a folder with one sub-folder per class.")
+    if not root.is_dir():
+        raise DatasetError(f"{root} is a file, not a folder. Give a folder with one sub-folder per class.")
+    if not os.access(root, os.R_OK | os.X_OK):
+        raise DatasetError(f"Data folder {root} is not readable (permission denied).")
+    return root
+
+
+def discover_classes(root: str | Path) -> tuple[str, ...]:
+    """Class names: the visible sub-folders of root, in alphabetical order (the model's output order)."""
+    root = check_data_dir(root)
+    names = sorted(p.name for p in root.iterdir() if p.is_dir() and not _is_hidden(p.name))
+    if not names:
+        raise DatasetError(
+            f"{root} has no class sub-folders. Put the photos of each class in its own sub-folder, "
+            "e.g. can/, glass_bottle/, other/, plastic_bottle/.")
+    return tuple(names)
+
+
+def _walk_files(folder: Path) -> Iterator[tuple[Path, str | None]]:
+    """Files under folder (recursively, following symlinks once); yields (path, problem or None)."""
+    seen: set[tuple[int, int]] = set()
+
+    def walk(d: Path) -> Iterator[tuple[Path, str | None]]:
+        try:
+            st = d.stat()
+        except OSError as exc:
+            yield d, f"folder cannot be read ({exc.strerror})"
+            return
+        if (st.st_dev, st.st_ino) in seen:
+            yield d, "symlink loop: this folder was already scanned; skipped"
+            return
+        seen.add((st.st_dev, st.st_ino))
+        try:
+            entries = sorted(os.scandir(d), key=lambda e: e.name)
+        except OSError as exc:
+            yield d, f"folder cannot be read ({exc.strerror}); check its permissions"
+            return
+        for entry in entries:
+            if _is_hidden(entry.name):
+                continue
+            path = Path(entry.path)
+            try:
+                is_dir = entry.is_dir()  # follows symlinks
+            except OSError:
+                is_dir = False
+            if is_dir:
+                yield from walk(path)
+            elif not path.exists():
+                yield path, "broken symlink: its target does not exist"
+            else:
+                yield path, None
+
+    yield from walk(folder)
+
+
+def scan_dataset(root: str | Path, classes: Sequence[str] | None = None) -> Dataset:
+    """List the photos of a data folder without decoding them.
+
+    classes: the expected class names in output order; None discovers them from the sub-folders.
+    A listed class without a folder is an error; folders of other classes are left out.
+    """
+    root = check_data_dir(root)
+    class_names = tuple(classes) if classes is not None else discover_classes(root)
+    missing = [c for c in class_names if not (root / c).is_dir()]
+    if missing:
+        raise DatasetError(
+            f"{root} has no sub-folder for class(es) {', '.join(missing)}; "
+            f"expected one sub-folder per class: {', '.join(class_names)}.")
+    records, problems, ignored = [], [], []
+    for label, name in enumerate(class_names):
+        for path, problem in _walk_files(root / name):
+            rel = path.relative_to(root).as_posix()
+            if problem:
+                problems.append(FileProblem(rel, problem))
+            elif path.suffix.lower() not in IMAGE_EXTENSIONS:
+                ignored.append(FileProblem(rel, f"not a photo extension ({path.suffix or 'none'}); ignored"))
+            else:
+                records.append(ImageRecord(path, label, name, rel))
+    return Dataset(root, class_names, records, problems, ignored)
+
+
+@dataclass
+class ImageCheck:
+    record: ImageRecord
+    size: tuple[int, int] | None
+    problem: str | None
+
+
+def _check_one(record: ImageRecord) -> ImageCheck:
+    try:
+        return ImageCheck(record, oriented_size(open_image(record.path)), None)
+    except ImageLoadError as exc:
+        return ImageCheck(record, None, str(exc).split(": ", 1)[-1])
+    except Exception as exc:  # never let one odd file stop a scan
+        return ImageCheck(record, None, f"cannot be read ({exc})")
+
+
+def check_images(records: Sequence[ImageRecord], workers: int | None = None) -> list[ImageCheck]:
+    """Fully decode every photo (in parallel threads; Pillow releases the GIL) and report problems."""
+    with ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 2) * 2)) as pool:
+        return list(pool.map(_check_one, records))
+
+
+def verified_dataset(root: str | Path, classes: Sequence[str] | None = None) -> tuple[Dataset, list[ImageCheck]]:
+    """scan_dataset, then decode every photo; unreadable ones move from records to problems."""
+    dataset = scan_dataset(root, classes)
+    checks = check_images(dataset.records)
+    dataset.records = [c.record for c in checks if c.problem is None]
+    dataset.problems += [FileProblem(c.record.relpath, c.problem) for c in checks if c.problem]
+    return dataset, checks
+
+
+def _try_load(record: ImageRecord, size: int) -> np.ndarray | str:
+    try:
+        return load_array(record.path, size)
+    except ImageLoadError as exc:
+        return str(exc).split(": ", 1)[-1]
+    except Exception as exc:  # never let one odd file stop a run
+        return f"cannot be read ({exc})"
+
+
+def decode_dataset(dataset: Dataset, size: int = IMAGE_SIZE, workers: int | None = None) -> np.ndarray:
+    """Decode every photo to an (n, size, size, 3) uint8 array in parallel threads (Pillow releases
+    the GIL). Photos that fail move from dataset.records to dataset.problems; the array rows follow
+    the remaining dataset.records."""
+    with ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 2) * 2)) as pool:
+        results = list(pool.map(lambda r: _try_load(r, size), dataset.records))
+    good = [(r, a) for r, a in zip(dataset.records, results) if not isinstance(a, str)]
+    dataset.problems += [FileProblem(r.relpath, a) for r, a in zip(dataset.records, results) if isinstance(a, str)]
+    dataset.records = [r for r, _ in good]
+    if not good:
+        return np.empty((0, size, size, 3), dtype=np.uint8)
+    return np.stack([a for _, a in good])
+
+
+def _order_key(record: ImageRecord, seed: int) -> str:
+    # A hash of (seed, path) orders photos independently of listing order and of other files.
+    return hashlib.sha256(f"{seed}:{record.relpath}".encode()).hexdigest()
+
+
+def split_counts(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int, int]:
+    """(train, val, test) sizes for one class; every non-zero fraction gets at least one photo."""
+    n_val = max(1, round(n * val_fraction)) if val_fraction > 0 else 0
+    n_test = max(1, round(n * test_fraction)) if test_fraction > 0 else 0
+    return n - n_val - n_test, n_val, n_test
+
+
+def min_photos_per_class(val_fraction: float, test_fraction: float) -> int:
+    return 1 + (val_fraction > 0) + (test_fraction > 0)
+
+
+def split_dataset(dataset: Dataset, seed: int = 42, val_fraction: float = 0.1,
+                  test_fraction: float = 0.1) -> Split:
+    """Deterministic stratified split: each class is divided 80/10/10 on its own.
+
+    The order within a class comes from a seeded hash of each photo's relative path, so the split
+    does not depend on the order files are listed in, and adding a photo moves no other photo.
+    """
+    needed = min_photos_per_class(val_fraction, test_fraction)
+    too_few = {c: n for c, n in dataset.counts().items() if n < needed}
+    if too_few:
+        detail = ", ".join(f"{c} has {n}" for c, n in too_few.items())
+        raise DatasetError(
+            f"Too few usable photos for a stratified train/validation/test split: {detail}; "
+            f"each class needs at least {needed} (and realistically 20 or more). Add photos or "
+            "remove the class folder.")
+    split = Split([], [], [])
+    for label in range(len(dataset.classes)):
+        members = sorted((r for r in dataset.records if r.label == label), key=lambda r: _order_key(r, seed))
+        n_train, n_val, _ = split_counts(len(members), val_fraction, test_fraction)
+        split.train += members[:n_train]
+        split.val += members[n_train:n_train + n_val]
+        split.test += members[n_train + n_val:]
+    return split
+
+
+def inspect_dataset(root: str | Path, classes: Sequence[str] | None = None, seed: int = 42,
+                    val_fraction: float = 0.1, test_fraction: float = 0.1) -> dict:
+    """Everything a person wants to know before training: counts, bad files, sizes, the split."""
+    dataset, checks = verified_dataset(root, classes)
+    sizes = Counter(c.size for c in checks if c.size)
+    counts = dataset.counts()
+    report: dict = {
+        "data_dir": str(dataset.root),
+        "classes": list(dataset.classes),
+        "counts": counts,
+        "n_images": len(dataset.records),
+        "unreadable": [{"file": p.path, "reason": p.reason} for p in dataset.problems],
+        "ignored": [{"file": p.path, "reason": p.reason} for p in dataset.ignored],
+        "image_sizes": [{"width": w, "height": h, "count": n} for (w, h), n in sizes.most_common()],
+        "imbalance_ratio": (max(counts.values()) / min(counts.values())) if counts and min(counts.values()) else None,
+    }
+    try:
+        split = split_dataset(dataset, seed, val_fraction, test_fraction)
+        report["split"] = split.sizes_per_class(dataset.classes)
+        report["split_error"] = None
+    except DatasetError as exc:
+        report["split"] = None
+        report["split_error"] = str(exc)
+    return report

@@ -1,0 +1,89 @@
+"""Test metrics: accuracy, loss, confusion matrix and per-class precision/recall/F1 (scikit-learn)."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+
+def metrics_from_probabilities(probabilities: np.ndarray, labels: np.ndarray,
+                               classes: Sequence[str]) -> dict[str, Any]:
+    from sklearn.metrics import accuracy_score, confusion_matrix, log_loss, precision_recall_fscore_support
+
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.int64)
+    indices = list(range(len(classes)))
+    predicted = probabilities.argmax(axis=1)
+    # Clip like Keras' categorical cross-entropy does, so our loss matches model.evaluate.
+    clipped = np.clip(probabilities, 1e-7, 1 - 1e-7)
+    clipped /= clipped.sum(axis=1, keepdims=True)
+    loss = log_loss(labels, clipped, labels=indices) if len(labels) else float("nan")
+    precision, recall, f1, support = precision_recall_fscore_support(
+        labels, predicted, labels=indices, zero_division=0)
+    return {
+        "accuracy": float(accuracy_score(labels, predicted)) if len(labels) else float("nan"),
+        "loss": float(loss),
+        "n_images": int(len(labels)),
+        "classes": list(classes),
+        "confusion_matrix": confusion_matrix(labels, predicted, labels=indices).tolist(),
+        "per_class": {
+            name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                   "support": int(support[i])}
+            for i, name in enumerate(classes)
+        },
+    }
+
+
+def predict_arrays(model, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    """Class probabilities of a Keras model for uint8 images, batch by batch (bounded memory)."""
+    if len(images) == 0:
+        return np.empty((0, model.output_shape[-1]), np.float32)
+    outputs = [model.predict(images[start:start + 256].astype(np.float32), batch_size=batch_size, verbose=0)
+               for start in range(0, len(images), 256)]
+    return np.concatenate(outputs)
+
+
+def prediction_rows(records, probabilities: np.ndarray, classes: Sequence[str]) -> list[dict[str, Any]]:
+    """One row per photo (for the misclassified gallery): file, true, predicted, confidence, probs."""
+    rows = []
+    for record, probs in zip(records, probabilities):
+        k = int(np.argmax(probs))
+        rows.append({"file": record.relpath, "true": record.class_name, "predicted": classes[k],
+                     "confidence": round(float(probs[k]), 6), "correct": int(classes[k] == record.class_name),
+                     **{f"p_{c}": round(float(p), 6) for c, p in zip(classes, probs)}})
+    return rows
+
+
+def evaluate_folder(model_path, data_dir, split: str = "test") -> dict[str, Any]:
+    """Evaluate a saved model on a data folder: its test split (the card's seed and fractions,
+    so the same photos as in training) or all photos."""
+    from pathlib import Path
+
+    from trashure.config import TrainConfig
+    from trashure.data import decode_dataset, scan_dataset, split_dataset
+    from trashure.errors import DatasetError
+    from trashure.prediction import load_keras_model, model_classes, read_card
+
+    if split not in ("test", "val", "train", "all"):
+        raise ValueError(f"split must be test, val, train or all, not {split!r}")
+    model = load_keras_model(model_path)
+    card = read_card(model_path)
+    classes = model_classes(model, card, Path(model_path))
+    config = TrainConfig.from_dict(card.get("training", {}))
+    dataset = scan_dataset(data_dir, classes)
+    images = decode_dataset(dataset, int(model.input_shape[1]))
+    records = dataset.records
+    if split != "all":
+        part = split_dataset(dataset, config.seed, config.val_fraction, config.test_fraction).part(split)
+        row = {r.relpath: i for i, r in enumerate(records)}
+        images = images[[row[r.relpath] for r in part]] if part else images[:0]
+        records = part
+    if not records:
+        raise DatasetError(f"no readable photos to evaluate in {data_dir} ({split} split)")
+    probabilities = predict_arrays(model, images)
+    labels = np.array([r.label for r in records])
+    result = metrics_from_probabilities(probabilities, labels, classes)
+    result.update({"split": split, "model": str(model_path), "data_dir": str(data_dir), "seed": config.seed,
+                   "skipped_files": [{"file": p.path, "reason": p.reason} for p in dataset.problems]})
+    return result

@@ -1,0 +1,86 @@
+"""TensorFlow Lite conversion and the LiteRT (XNNPACK) interpreter.
+
+On this kind of CPU the LiteRT interpreter runs MobileNetV2 about 3x faster per image than TensorFlow's
+own graph executor, so it carries the heavy lifting: fast-mode feature extraction and live prediction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+
+def to_tflite(model, representative: Iterable[np.ndarray] | None = None) -> bytes:
+    """Convert a Keras model to a TFLite flatbuffer; with representative data, full-integer int8."""
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
+        # Export first: converting from a SavedModel is the path Keras 3 supports best.
+        model.export(tmp, format="tf_saved_model", verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
+        if representative is not None:
+            samples = list(representative)
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = lambda: ([s[None].astype(np.float32)] for s in samples)
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.inference_input_type = tf.uint8
+            converter.inference_output_type = tf.uint8
+        return converter.convert()
+
+
+def default_threads() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+class LiteRTModel:
+    """A TFLite model in the LiteRT interpreter, run on batches of any size."""
+
+    def __init__(self, content: bytes | str | Path, threads: int | None = None) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        kwargs = {"model_path": str(content)} if isinstance(content, (str, Path)) else {"model_content": content}
+        self._interpreter = Interpreter(num_threads=threads or default_threads(), **kwargs)
+        self._input = self._interpreter.get_input_details()[0]
+        self._output = self._interpreter.get_output_details()[0]
+        self._batch = 0
+
+    @property
+    def input_dtype(self) -> np.dtype:
+        return np.dtype(self._input["dtype"])
+
+    @property
+    def input_quantization(self) -> tuple[float, int]:
+        return tuple(self._input["quantization"])  # type: ignore[return-value]
+
+    @property
+    def output_quantization(self) -> tuple[float, int]:
+        return tuple(self._output["quantization"])  # type: ignore[return-value]
+
+    def _ensure_batch(self, n: int) -> None:
+        if n != self._batch:
+            shape = [n, *self._input["shape"][1:]]
+            self._interpreter.resize_tensor_input(self._input["index"], shape)
+            self._interpreter.allocate_tensors()
+            self._batch = n
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """One forward pass on a batch already in the model's input dtype."""
+        self._ensure_batch(len(batch))
+        self._interpreter.set_tensor(self._input["index"], np.ascontiguousarray(batch, dtype=self.input_dtype))
+        self._interpreter.invoke()
+        return self._interpreter.get_tensor(self._output["index"]).copy()
+
+    def run_many(self, images: np.ndarray, batch_size: int = 8,
+                 on_progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        outputs = []
+        for start in range(0, len(images), batch_size):
+            outputs.append(self.run(images[start:start + batch_size]))
+            if on_progress:
+                on_progress(min(start + batch_size, len(images)), len(images))
+        return np.concatenate(outputs) if outputs else np.empty((0,), np.float32)

@@ -1,0 +1,216 @@
+"""Training runs on disk: runs/<run-id>/ with config, status, history, metrics and the model.
+
+Every file is written atomically (temp file + rename in the same folder), so a reader (the dashboard
+polling a live run) never sees a half-written file and a killed process never leaves one behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import secrets
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+from trashure.config import MODEL_FILENAME, default_runs_dir
+from trashure.errors import RunError
+
+STATES = ("queued", "running", "done", "failed", "cancelled")
+ACTIVE_STATES = ("queued", "running")
+CANCEL_FLAG = "cancel.requested"
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600; run files are meant to be read by others
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def atomic_write_csv(path: Path, rows: list[dict[str, Any]], fieldnames: list[str] | None = None) -> None:
+    buf = io.StringIO()
+    fieldnames = fieldnames or (list(rows[0].keys()) if rows else [])
+    writer = csv.DictWriter(buf, fieldnames=fieldnames, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+def read_json(path: Path, default: Any = None) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return default
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (killed, not yet reaped by its parent) still answers kill(0); it is dead for us.
+    try:
+        with open(f"/proc/{int(pid)}/stat") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def new_run_id(mode: str) -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{mode}-{secrets.token_hex(2)}"
+
+
+@dataclass(frozen=True)
+class Run:
+    dir: Path
+
+    @property
+    def id(self) -> str:
+        return self.dir.name
+
+    @property
+    def model_path(self) -> Path:
+        return self.dir / MODEL_FILENAME
+
+    @property
+    def has_model(self) -> bool:
+        return self.model_path.is_file() and self.model_path.stat().st_size > 0
+
+    def config(self) -> dict[str, Any]:
+        return read_json(self.dir / "config.json", {}) or {}
+
+    def raw_status(self) -> dict[str, Any]:
+        return read_json(self.dir / "status.json", {}) or {}
+
+    def status(self) -> dict[str, Any]:
+        """The status, with a stale 'running' of a dead process reported as failed."""
+        status = self.raw_status()
+        if status.get("state") in ACTIVE_STATES and status.get("pid") and not pid_alive(status["pid"]):
+            status = {**status, "state": "failed",
+                      "error": status.get("error") or "The training process died without finishing "
+                      "(killed, out of memory or the machine restarted).", "stale": True}
+        return status
+
+    @property
+    def state(self) -> str:
+        return self.status().get("state", "unknown")
+
+    def update_status(self, **fields: Any) -> dict[str, Any]:
+        status = {**self.raw_status(), **fields, "updated_at": now_iso()}
+        atomic_write_json(self.dir / "status.json", status)
+        return status
+
+    def history(self) -> list[dict[str, float]]:
+        try:
+            with open(self.dir / "history.csv", newline="") as f:
+                return [{k: float(v) if v not in ("", None) else float("nan") for k, v in row.items()}
+                        for row in csv.DictReader(f)]
+        except OSError:
+            return []
+
+    def metrics(self) -> dict[str, Any] | None:
+        return read_json(self.dir / "metrics.json")
+
+    def predictions(self) -> list[dict[str, str]]:
+        try:
+            with open(self.dir / "predictions.csv", newline="") as f:
+                return list(csv.DictReader(f))
+        except OSError:
+            return []
+
+    def request_cancel(self) -> None:
+        atomic_write_text(self.dir / CANCEL_FLAG, now_iso())
+
+    @property
+    def cancel_requested(self) -> bool:
+        return (self.dir / CANCEL_FLAG).exists()
+
+    def log_path(self) -> Path:
+        return self.dir / "train.log"
+
+
+def create_run(config: dict[str, Any], data_dir: str | Path, runs_dir: str | Path | None = None,
+               run_id: str | None = None) -> Run:
+    runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
+    run = Run(runs_dir / (run_id or new_run_id(config.get("mode", "run"))))
+    try:
+        run.dir.mkdir(parents=True, exist_ok=False)
+    except FileExistsError:
+        raise RunError(f"run folder {run.dir} already exists") from None
+    except OSError as exc:
+        raise RunError(f"cannot create run folder {run.dir}: {exc.strerror}") from None
+    atomic_write_json(run.dir / "config.json", {**config, "data_dir": str(Path(data_dir).resolve())})
+    run.update_status(state="queued", created_at=now_iso(), epoch=0, epochs=config.get("epochs"))
+    return run
+
+
+def list_runs(runs_dir: str | Path | None = None) -> list[Run]:
+    """Runs, newest first (run ids start with a UTC time stamp)."""
+    runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
+    if not runs_dir.is_dir():
+        return []
+    runs = [Run(p) for p in runs_dir.iterdir() if p.is_dir() and (p / "config.json").exists()]
+    return sorted(runs, key=lambda r: (r.raw_status().get("created_at", ""), r.id), reverse=True)
+
+
+def get_run(run_id: str, runs_dir: str | Path | None = None) -> Run:
+    runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
+    run = Run(runs_dir / run_id)
+    if not (run.dir / "config.json").exists():
+        raise RunError(f"no run {run_id!r} in {runs_dir}")
+    return run
+
+
+def active_runs(runs: Iterable[Run]) -> list[Run]:
+    return [r for r in runs if r.state in ACTIVE_STATES]
+
+
+def elapsed_seconds(status: dict[str, Any]) -> float | None:
+    start = status.get("started_at_unix")
+    if not start:
+        return None
+    end = status.get("finished_at_unix") or time.time()
+    return max(0.0, end - start)
+
+
+def promote_run(run: Run, target: Path) -> Path:
+    """Copy a finished run's model and card to target (e.g. models/mobilenetv2_trashure.keras),
+    atomically, so the shipped model is never a partial file."""
+    if not run.has_model:
+        raise RunError(f"run {run.id} has no model file (state: {run.state})")
+    card = read_json(run.dir / "model_card.json", {}) or {}
+    atomic_write_bytes(Path(target), run.model_path.read_bytes())
+    atomic_write_json(Path(target).with_suffix(".json"), {**card, "file": Path(target).name})
+    return Path(target)
