@@ -1,30 +1,64 @@
-"""Home: what Trashure does and the active model at a glance."""
+"""Home: what Trashure does, the active model's card and the dataset at a glance."""
+
+from pathlib import Path
 
 import streamlit as st
 
+from trashure import settings
 from trashure.catalog import model_card
-from trashure.config import CLASSES, DEFAULT_MODEL_PATH
+from trashure.config import CLASSES
 
 
 def header_ui() -> None:
     st.title("♻️ Trashure")
-    st.write("Snap a photo of a piece of waste and Trashure tells you what it is: "
-             + ", ".join(f"**{c.replace('_', ' ')}**" for c in CLASSES) + ".")
+    st.markdown(
+        "Point a camera at a piece of waste and Trashure tells you which bin it belongs to: "
+        + ", ".join(f"**{c.replace('_', ' ')}**" for c in CLASSES) + ". "
+        "A MobileNetV2 trained on real photos, running on this machine.")
 
 
-def model_ui(card: dict) -> None:
+def model_ui(card: dict, path: Path) -> None:
     st.subheader("Active model")
     if not card:
-        st.warning(f"No model card found beside {DEFAULT_MODEL_PATH.name}. "
-                   "Train a model with `python -m trashure train --data DATA_DIR`.")
+        st.warning(f"No model card beside `{path}`. Train one on the Train page or with "
+                   "`python -m trashure train --data DATA_DIR`.")
         return
-    metrics = card.get("metrics", {})
-    cols = st.columns(3)
+    metrics, data = card.get("metrics", {}), card.get("data", {})
+    cols = st.columns(4)
     cols[0].metric("Test accuracy", f"{metrics.get('test_accuracy', float('nan')):.1%}")
-    cols[1].metric("Test photos", metrics.get("test_images", "–"))
-    cols[2].metric("Trained", str(card.get("trained_at", "–"))[:10])
-    st.caption(card.get("architecture", ""))
+    cols[1].metric("Test loss", f"{metrics.get('test_loss', float('nan')):.3f}")
+    cols[2].metric("Trained on", f"{data.get('n_images', '–')} photos")
+    cols[3].metric("Trained", str(card.get("trained_at", "–"))[:10])
+    st.caption(f"Classes: {', '.join(card.get('classes', []))} · {card.get('architecture', '')} · "
+               f"data: {data.get('folder', '?')}, {data.get('split', '')} (seed {data.get('seed', '?')}) · "
+               f"run {card.get('run_id', '?')}")
+
+
+def dataset_ui(data_dir: Path | None) -> None:
+    st.subheader("Dataset")
+    if not data_dir or not Path(data_dir).is_dir():
+        st.info("No data folder yet. Choose one on the Dataset page, or start the app with "
+                "`TRASHURE_DATA=/path/to/photos streamlit run app.py` (one sub-folder per class).")
+        return
+    counts = {p.name: sum(1 for _ in p.rglob("*") if _.is_file() and not _.name.startswith("."))
+              for p in sorted(Path(data_dir).iterdir()) if p.is_dir() and not p.name.startswith(".")}
+    cols = st.columns(max(len(counts), 1))
+    for col, (name, n) in zip(cols, counts.items()):
+        col.metric(name.replace("_", " "), n)
+    st.caption(f"`{data_dir}` · {sum(counts.values())} files")
+
+
+def links_ui() -> None:
+    st.subheader("Go to")
+    cols = st.columns(4)
+    cols[0].page_link("pages/dataset.py", label="Explore the photos", icon="🗂️")
+    cols[1].page_link("pages/train.py", label="Train a model", icon="🏋️")
+    cols[2].page_link("pages/results.py", label="Read the results", icon="📊")
+    cols[3].page_link("pages/classify.py", label="Classify a photo", icon="📷")
 
 
 header_ui()
-model_ui(model_card(DEFAULT_MODEL_PATH))
+links_ui()
+model_path = settings.active_model_path()
+model_ui(model_card(model_path), model_path)
+dataset_ui(settings.active_data_dir())

@@ -23,6 +23,13 @@ def default_runs_dir() -> Path:
     return Path(os.environ.get("TRASHURE_RUNS", REPO_ROOT / "runs"))
 
 
+def default_cache_dir() -> Path:
+    """Derived artefacts that are safe to delete (e.g. the TFLite conversion of the frozen base)."""
+    if os.environ.get("TRASHURE_CACHE"):
+        return Path(os.environ["TRASHURE_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "trashure"
+
+
 def default_data_dir() -> Path | None:
     """The data folder from TRASHURE_DATA, else the shared TrashNet copy beside the repo, else None."""
     env = os.environ.get("TRASHURE_DATA")

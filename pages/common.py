@@ -1,0 +1,88 @@
+"""Helpers shared by the pages: cached loaders and the sidebar. Widgets only; logic is in trashure/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from trashure import settings
+from trashure.catalog import model_card
+
+
+def file_signature(path: Path) -> float:
+    """A cache key that changes when a file is replaced."""
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+def folder_signature(path: Path) -> tuple:
+    """A cache key that changes when photos are added to or removed from a class folder."""
+    try:
+        return tuple(sorted((p.name, p.stat().st_mtime_ns) for p in path.iterdir() if p.is_dir()))
+    except OSError:
+        return ()
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=3)
+def load_classifier(path: str, signature: float):
+    from trashure.prediction import Classifier
+
+    return Classifier(path)
+
+
+def active_classifier():
+    path = settings.active_model_path()
+    return load_classifier(str(path), file_signature(path))
+
+
+@st.cache_data(show_spinner="Checking every photo…", max_entries=4)
+def dataset_report(path: str, signature: tuple) -> dict:
+    from trashure.data import inspect_dataset
+
+    return inspect_dataset(path)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def dataset_listing(path: str, signature: tuple) -> dict[str, list[str]]:
+    """Relative paths of the photos of each class (listing only, no decoding)."""
+    from trashure.data import scan_dataset
+
+    dataset = scan_dataset(path)
+    out: dict[str, list[str]] = {c: [] for c in dataset.classes}
+    for r in dataset.records:
+        out[r.class_name].append(r.relpath)
+    return out
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def thumbnail(path: str, size: int = 256):
+    """(small RGB copy, original (width, height)) of a photo."""
+    from trashure.images import open_image, to_rgb
+
+    image = to_rgb(open_image(path))
+    original = image.size
+    image.thumbnail((size, size))
+    return image, original
+
+
+def sidebar_ui() -> None:
+    with st.sidebar:
+        st.markdown("### ♻️ Trashure studio")
+        data_dir = settings.active_data_dir()
+        st.caption("Dataset")
+        if data_dir and Path(data_dir).is_dir():
+            st.markdown(f"📁 `{Path(data_dir).name}`", help=str(data_dir))
+        else:
+            st.markdown("📁 *none chosen* — see the Dataset page")
+        model_path = settings.active_model_path()
+        card = model_card(model_path)
+        st.caption("Model")
+        acc = card.get("metrics", {}).get("test_accuracy")
+        label = card.get("run_id") or model_path.name
+        st.markdown(f"🧠 `{label}`" + (f" · {acc:.1%} test accuracy" if acc is not None else ""),
+                    help=str(model_path))
+        if not model_path.is_file():
+            st.warning(f"Model file missing: {model_path}")

@@ -1,0 +1,120 @@
+"""Dataset: counts, split, samples, sizes, unreadable files and an augmentation preview."""
+
+import random
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from pages.common import dataset_listing, dataset_report, folder_signature, thumbnail
+from trashure import charts, settings
+from trashure.errors import TrashureError
+
+
+def folder_ui() -> Path | None:
+    current = settings.active_data_dir()
+    with st.form("data_folder"):
+        chosen = st.text_input("Data folder (one sub-folder of photos per class)",
+                               value=str(current) if current else "", placeholder="/path/to/photos")
+        if st.form_submit_button("Use this folder") and chosen.strip():
+            path = Path(chosen.strip()).expanduser()
+            if path.is_dir():
+                settings.set_active_data_dir(path)
+                st.rerun()
+            st.error(f"`{path}` is not a folder.")
+    if not current:
+        st.info("No data folder yet. Enter one above, set `TRASHURE_DATA`, or place the TrashNet copy at "
+                "`../shared/data/trashnet4` beside the repository. Expected layout: "
+                "`photos/can/*.jpg`, `photos/glass_bottle/*.jpg`, `photos/other/*.jpg`, `photos/plastic_bottle/*.jpg`.")
+    return current
+
+
+def overview_ui(report: dict) -> None:
+    counts = report["counts"]
+    cols = st.columns(4)
+    cols[0].metric("Readable photos", report["n_images"])
+    cols[1].metric("Classes", len(report["classes"]))
+    ratio = report["imbalance_ratio"]
+    cols[2].metric("Imbalance", f"{ratio:.1f}×" if ratio else "–", help="largest class / smallest class")
+    cols[3].metric("Unreadable files", len(report["unreadable"]))
+    left, right = st.columns(2)
+    left.plotly_chart(charts.class_counts(counts))
+    right.plotly_chart(charts.image_sizes(report["image_sizes"]))
+
+
+def split_ui(report: dict) -> None:
+    st.subheader("80/10/10 split (seed 42)")
+    if report["split"] is None:
+        st.warning(report["split_error"])
+        return
+    table = pd.DataFrame(report["split"]).T
+    table["total"] = table.sum(axis=1)
+    st.dataframe(table)
+
+
+def samples_ui(listing: dict[str, list[str]], root: Path) -> None:
+    st.subheader("Samples")
+    cols = st.columns([3, 1, 1])
+    classes = cols[0].multiselect("Classes", list(listing), default=list(listing))
+    per_class = cols[1].slider("Per class", 1, 12, 6)
+    if cols[2].button("🔀 Reshuffle"):
+        st.session_state["sample_seed"] = random.randrange(1 << 30)
+    rng = random.Random(st.session_state.get("sample_seed", 0))
+    for name in classes:
+        files = listing[name]
+        picks = rng.sample(files, min(per_class, len(files)))
+        st.markdown(f"**{name}** · {len(files)} photos")
+        grid = st.columns(6)
+        for i, rel in enumerate(picks):
+            try:
+                image, (w, h) = thumbnail(str(root / rel))
+            except TrashureError as exc:
+                grid[i % 6].warning(f"{rel}: {exc}")
+                continue
+            grid[i % 6].image(image, caption=f"{Path(rel).name} · {w}×{h}", width="stretch")
+
+
+def problems_ui(report: dict) -> None:
+    with st.expander(f"Unreadable files ({len(report['unreadable'])}) and ignored files "
+                     f"({len(report['ignored'])})", expanded=bool(report["unreadable"])):
+        if report["unreadable"]:
+            st.dataframe(pd.DataFrame(report["unreadable"]), hide_index=True)
+        if report["ignored"]:
+            st.dataframe(pd.DataFrame(report["ignored"]), hide_index=True)
+        if not report["unreadable"] and not report["ignored"]:
+            st.success("Every file in the class folders is a readable photo.")
+
+
+def augmentation_ui(listing: dict[str, list[str]], root: Path) -> None:
+    st.subheader("Augmentation preview")
+    st.caption("One photo through the training augmentation (horizontal flip, ±20° rotation, ±20% brightness), "
+               "exactly the Keras layers used in training.")
+    options = [rel for files in listing.values() for rel in files[:50]]
+    if not options:
+        return
+    rel = st.selectbox("Photo", options)
+    if st.button("Show 6 augmented versions"):
+        from trashure.augment import augmented_versions
+
+        images = augmented_versions(root / rel, 6, seed=random.randrange(1 << 30))
+        cols = st.columns(7)
+        cols[0].image(thumbnail(str(root / rel))[0], caption="original")
+        for col, image in zip(cols[1:], images):
+            col.image(image, caption="augmented")
+
+
+st.title("🗂️ Dataset")
+data_dir = folder_ui()
+if data_dir:
+    signature = folder_signature(Path(data_dir))
+    try:
+        report = dataset_report(str(data_dir), signature)
+        listing = dataset_listing(str(data_dir), signature)
+    except TrashureError as exc:
+        st.error(str(exc))
+        st.stop()
+    overview_ui(report)
+    split_ui(report)
+    problems_ui(report)
+    samples_ui(listing, Path(data_dir))
+    augmentation_ui(listing, Path(data_dir))

@@ -1,0 +1,128 @@
+"""Results: curves, test metrics, confusion matrix, per-class scores, mistakes, run comparison."""
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from pages.common import thumbnail
+from trashure import charts, settings
+from trashure.catalog import model_card
+from trashure.config import DEFAULT_MODEL_PATH
+from trashure.errors import TrashureError
+from trashure.runs import list_runs
+
+SHIPPED = "Shipped model (models/)"
+
+
+def pick_ui(runs) -> str:
+    labels = [SHIPPED] + [f"{r.id} · {r.state}" for r in runs]
+    wanted = st.session_state.get("results_run")
+    index = next((i for i, r in enumerate(runs, 1) if r.id == wanted), 0)
+    choice = st.selectbox("Run", labels, index=index)
+    return choice.split(" · ")[0]
+
+
+def metrics_ui(accuracy, loss, n_images, best_val=None) -> None:
+    cols = st.columns(4)
+    cols[0].metric("Test accuracy", f"{accuracy:.2%}" if accuracy is not None else "–")
+    cols[1].metric("Test loss", f"{loss:.4f}" if loss is not None else "–")
+    cols[2].metric("Test photos", n_images if n_images is not None else "–")
+    cols[3].metric("Best val accuracy", f"{best_val:.2%}" if best_val is not None else "–")
+
+
+def curves_ui(history) -> None:
+    if not history:
+        st.caption("No training history recorded.")
+        return
+    left, right = st.columns(2)
+    left.plotly_chart(charts.history_curves(history, "accuracy"))
+    right.plotly_chart(charts.history_curves(history, "loss"))
+
+
+def confusion_ui(matrix, classes, per_class) -> None:
+    normalise = st.toggle("Row-normalised", value=False)
+    left, right = st.columns([3, 2])
+    left.plotly_chart(charts.confusion_matrix(matrix, classes, normalise))
+    table = pd.DataFrame(per_class).T[["precision", "recall", "f1", "support"]]
+    right.markdown("**Per class**")
+    right.dataframe(table.style.format({"precision": "{:.3f}", "recall": "{:.3f}", "f1": "{:.3f}"}))
+
+
+def mistakes_ui(rows, data_dir: Path | None) -> None:
+    wrong = [r for r in rows if r.get("correct") == "0"]
+    st.subheader(f"Misclassified test photos ({len(wrong)})")
+    if not wrong:
+        st.caption("None." if rows else "No per-photo predictions recorded for this run.")
+        return
+    if not data_dir or not data_dir.is_dir():
+        st.dataframe(pd.DataFrame(wrong)[["file", "true", "predicted", "confidence"]], hide_index=True)
+        return
+    cols = st.columns(6)
+    for i, r in enumerate(sorted(wrong, key=lambda r: -float(r["confidence"]))):
+        try:
+            image, _ = thumbnail(str(data_dir / r["file"]))
+        except TrashureError:
+            cols[i % 6].caption(f"{r['file']} (not readable now)")
+            continue
+        cols[i % 6].image(image, caption=f"true {r['true']} → {r['predicted']} ({float(r['confidence']):.0%})")
+
+
+def use_model_ui(model_path: Path, label: str) -> None:
+    active = settings.active_model_path().resolve() == model_path.resolve()
+    if active:
+        st.success(f"{label} is the active model.")
+    elif st.button(f"✅ Use this model ({label})", type="primary"):
+        settings.set_active_model(None if model_path == DEFAULT_MODEL_PATH else model_path)
+        st.rerun()
+
+
+def shipped_ui() -> None:
+    card = model_card(DEFAULT_MODEL_PATH)
+    if not card:
+        st.warning("No card for the shipped model.")
+        return
+    m = card["metrics"]
+    metrics_ui(m["test_accuracy"], m["test_loss"], m["test_images"], m.get("best_val_accuracy"))
+    use_model_ui(DEFAULT_MODEL_PATH, "shipped model")
+    confusion_ui(m["confusion_matrix"], card["classes"], m["per_class"])
+    with st.expander("Model card"):
+        st.json(card)
+
+
+def run_ui(run) -> None:
+    status, metrics = run.status(), run.metrics()
+    if status.get("state") == "failed":
+        st.error(f"This run failed: {status.get('error')}")
+    elif status.get("state") in ("queued", "running"):
+        st.info(f"This run is {status.get('state')} (epoch {status.get('epoch')}/{status.get('epochs')}).")
+    elif status.get("state") == "cancelled":
+        st.warning("This run was cancelled.")
+    if metrics:
+        metrics_ui(metrics["accuracy"], metrics["loss"], metrics["n_images"], metrics.get("best_val_accuracy"))
+        if run.has_model:
+            use_model_ui(run.model_path, run.id)
+    curves_ui(run.history())
+    if metrics:
+        confusion_ui(metrics["confusion_matrix"], metrics["classes"], metrics["per_class"])
+        data_dir = run.config().get("data_dir")
+        mistakes_ui(run.predictions(), Path(data_dir) if data_dir else None)
+
+
+def comparison_ui(runs) -> None:
+    st.subheader("All runs")
+    if runs:
+        st.dataframe(pd.DataFrame(charts.runs_table_rows(runs)), hide_index=True,
+                     column_config={"test accuracy": st.column_config.NumberColumn(format="percent")})
+    else:
+        st.caption("No training runs yet: start one on the Train page.")
+
+
+st.title("📊 Results")
+runs = list_runs()
+choice = pick_ui(runs)
+if choice == SHIPPED:
+    shipped_ui()
+else:
+    run_ui(next(r for r in runs if r.id == choice))
+comparison_ui(runs)

@@ -1,0 +1,136 @@
+"""Every dashboard page through Streamlit's AppTest: renders, shows its key elements, and works."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import REPO, make_dataset, photo
+from trashure.config import DEFAULT_MODEL_PATH
+
+APP = str(REPO / "app.py")
+
+
+@pytest.fixture
+def studio(tmp_path, monkeypatch):
+    """A clean studio state: runs and settings in a temp folder, no data folder unless a test sets one."""
+    monkeypatch.setenv("TRASHURE_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("TRASHURE_DATA", str(tmp_path / "no-data-here"))
+    monkeypatch.delenv("TRASHURE_MODEL", raising=False)
+    return tmp_path
+
+
+def open_page(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180).run()
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info]
+    parts += [w.value for w in at.warning] + [e.value for e in at.error] + [s.value for s in at.success]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_home_without_data_shows_model_and_guidance(studio):
+    at = open_page()
+    assert at.title[0].value.startswith("♻️ Trashure")
+    labels = [m.label for m in at.metric]
+    assert "Test accuracy" in labels
+    assert "No data folder yet" in texts(at)
+    assert "mobilenetv2" in texts(at).lower() or "run" in texts(at)
+
+
+@pytest.mark.parametrize("page", ["pages/dataset.py", "pages/train.py", "pages/results.py", "pages/classify.py"])
+def test_every_page_renders_without_a_data_folder(studio, page):
+    at = open_page(page)
+    assert not at.error or page == "pages/dataset.py"
+
+
+def test_dataset_page_with_photos(studio, monkeypatch):
+    data = make_dataset(studio / "data", per_class=10)
+    (data / "can" / "broken.jpg").write_bytes(b"not a jpeg")
+    monkeypatch.setenv("TRASHURE_DATA", str(data))
+    at = open_page("pages/dataset.py")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Readable photos"] == "40" and metrics["Unreadable files"] == "1"
+    assert len(at.get("plotly_chart")) >= 2
+    assert any("broken.jpg" in str(df.value) for df in at.dataframe)
+    assert len(at.get("image")) >= 4  # sample grid
+    reshuffle = next(b for b in at.button if "Reshuffle" in b.label)
+    reshuffle.click().run()
+    assert not at.exception
+
+
+def test_classify_page_camera_and_upload(studio):
+    at = open_page("pages/classify.py")
+    buf = io.BytesIO()
+    photo((200, 40, 40), (320, 240)).save(buf, "JPEG")
+    at.camera_input[0].set_value(("shot.jpg", buf.getvalue(), "image/jpeg")).run()
+    assert not at.exception
+    prediction = next(m for m in at.metric if m.label == "Prediction")
+    assert prediction.value in ("can", "glass_bottle", "other", "plastic_bottle")
+    assert len(at.get("plotly_chart")) == 1
+    assert "Prediction took" in texts(at)
+
+
+def test_classify_page_rejects_a_non_image_upload(studio):
+    at = open_page("pages/classify.py")
+    at.file_uploader[0].set_value(("notes.png", b"this is text", "image/png")).run()
+    assert not at.exception
+    assert "cannot be classified" in texts(at)
+    assert not [m for m in at.metric if m.label == "Prediction"]
+
+
+def test_results_page_shows_the_shipped_model(studio):
+    at = open_page("pages/results.py")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Test accuracy"].endswith("%")
+    assert at.get("plotly_chart"), "confusion matrix expected"
+    assert "shipped model is the active model" in texts(at)
+
+
+def test_start_on_train_page_runs_a_real_training_and_it_shows_on_results(studio, monkeypatch):
+    data = make_dataset(studio / "data", per_class=10)
+    monkeypatch.setenv("TRASHURE_DATA", str(data))
+    at = open_page("pages/train.py")
+    at.number_input[0].set_value(2)  # max epochs
+    at.number_input[-1].set_value(1)  # augmented views
+    next(b for b in at.button if "Start training" in b.label).click().run()
+    assert not at.exception
+
+    from trashure.runs import list_runs
+
+    (run,) = list_runs(studio / "runs")
+    assert run.config()["epochs"] == 2
+    # A second Start while the first is going on is refused with a message, not a second run.
+    at2 = open_page("pages/train.py")
+    next(b for b in at2.button if "Start training" in b.label).click().run()
+    if run.state in ("queued", "running"):
+        assert "is going on" in texts(at2)
+        assert len(list_runs(studio / "runs")) == 1
+
+    deadline = time.time() + 300
+    while run.state in ("queued", "running") and time.time() < deadline:
+        time.sleep(1)
+    assert run.state == "done", (run.status(), run.log_path().read_text()[-3000:])
+    assert run.has_model
+
+    at = open_page("pages/results.py")
+    labels = [o for o in at.selectbox[0].options]
+    assert any(run.id in o for o in labels)
+    at.selectbox[0].select(next(o for o in labels if run.id in o)).run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Test photos"] == "4"
+    use = next(b for b in at.button if "Use this model" in b.label)
+    use.click().run()
+    from trashure import settings
+
+    assert settings.active_model_path().resolve() == run.model_path.resolve()
+    assert DEFAULT_MODEL_PATH.exists()

@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+
+from trashure.config import BASE_WEIGHTS_PATH, CLASSES, TrainConfig
+from trashure.model import build_augmenter, build_feature_extractor, build_head, build_model
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build_model(CLASSES)
+
+
+def test_reference_architecture(model):
+    assert model.input_shape == (None, 224, 224, 3)
+    assert model.output_shape == (None, 4)
+    names = [layer.name for layer in model.layers]
+    assert names[-3:] == ["pool", "dense_hidden", "probabilities"]
+    assert model.get_layer("dense_hidden").units == 128
+    assert model.get_layer("dense_hidden").activation.__name__ == "relu"
+    assert model.get_layer("probabilities").activation.__name__ == "softmax"
+    assert not any("random" in n for n in names), "augmentation must not be part of the inference model"
+
+
+def test_base_is_frozen_and_only_the_head_trains(model):
+    base = model.get_layer("mobilenetv2_1.00_224")
+    assert base.trainable is False
+    assert all(not w.trainable for w in base.weights)
+    trainable = {w.path for w in model.trainable_weights}
+    assert trainable == {"dense_hidden/kernel", "dense_hidden/bias", "probabilities/kernel", "probabilities/bias"}
+
+
+def test_preprocessing_is_inside_the_model(model):
+    # The model takes 0-255 pixels and scales them itself, as mobilenet_v2.preprocess_input does.
+    import keras
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (2, 224, 224, 3)).astype(np.float32)
+    base = model.get_layer("mobilenetv2_1.00_224")
+    expected = np.asarray(base(keras.applications.mobilenet_v2.preprocess_input(pixels.copy()))).mean(axis=(1, 2))
+    features = np.asarray(build_feature_extractor(model)(pixels))
+    np.testing.assert_allclose(features, expected, rtol=1e-4, atol=1e-5)
+    probs = np.asarray(model(pixels))
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_base_has_the_committed_imagenet_weights(model):
+    from trashure.weights import load_base
+
+    committed = load_base(BASE_WEIGHTS_PATH)
+    base = model.get_layer("mobilenetv2_1.00_224")
+    for a, b in zip(base.weights[:5], committed.weights[:5]):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    # ImageNet BN statistics are far from the fresh-initialisation values (mean 0, variance 1).
+    moving_var = np.asarray(base.get_layer("bn_Conv1").moving_variance)
+    assert not np.allclose(moving_var, 1.0)
+
+
+def test_augmentation_acts_only_in_training():
+    aug = build_augmenter(TrainConfig(seed=1))
+    x = np.random.default_rng(1).integers(0, 256, (4, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_array_equal(np.asarray(aug(x, training=False)), x)
+    assert not np.allclose(np.asarray(aug(x, training=True)), x)
+    assert [type(layer).__name__ for layer in aug.layers] == ["RandomFlip", "RandomRotation", "RandomBrightness"]
+
+
+def test_head_alone_matches_the_full_model_head():
+    head = build_head(3, 16)
+    assert head.input_shape == (None, 1280) and head.output_shape == (None, 3)

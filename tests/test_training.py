@@ -1,0 +1,81 @@
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from trashure.config import TrainConfig
+from trashure.errors import DatasetError
+from trashure.runs import get_run, list_runs
+from trashure.training import prepare_data, train
+
+RUN_FILES = {"config.json", "status.json", "history.csv", "metrics.json", "model_card.json",
+             "predictions.csv", "mobilenetv2_trashure.keras"}
+
+
+@pytest.mark.parametrize("mode", ["fast", "exact"])
+def test_short_real_training_run(tiny_dataset, tmp_path, mode):
+    lines = []
+    config = TrainConfig(mode=mode, epochs=2, batch_size=8, augmented_views=1, seed=3)
+    run = train(tiny_dataset, config, runs_dir=tmp_path / "runs", echo=lines.append)
+
+    assert RUN_FILES <= {p.name for p in run.dir.iterdir()}
+    assert not [p for p in run.dir.iterdir() if "partial" in p.name or p.name.endswith(".tmp")]
+    status = run.status()
+    assert status["state"] == "done" and status["epoch"] == 2 and status["finished_at_unix"] >= status["started_at_unix"]
+    with open(run.dir / "history.csv") as f:
+        history = list(csv.DictReader(f))
+    assert [int(h["epoch"]) for h in history] == [1, 2]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "seconds"} <= set(history[0])
+    assert sum(1 for line in lines if line.startswith("epoch ")) == 2  # per-epoch progress on the terminal
+
+    metrics = json.loads((run.dir / "metrics.json").read_text())
+    assert metrics["split_sizes"] == {"train": 32, "val": 4, "test": 4}
+    assert metrics["classes"] == ["can", "glass_bottle", "other", "plastic_bottle"]
+    cm = np.array(metrics["confusion_matrix"])
+    assert cm.shape == (4, 4) and cm.sum() == 4
+    assert abs(metrics["accuracy"] - np.trace(cm) / 4) < 1e-9
+    assert set(metrics["per_class"]["can"]) == {"precision", "recall", "f1", "support"}
+    assert {"decode_s", "train_s", "eval_s", "total_s"} <= set(metrics["timings"])
+    assert json.loads((run.dir / "config.json").read_text())["mode"] == mode
+
+    # The saved model is a complete, loadable model with the same predictions as recorded.
+    from trashure.prediction import Classifier
+
+    clf = Classifier(run.model_path)
+    row = run.predictions()[0]
+    p = clf.predict(tiny_dataset / row["file"])
+    assert p.label == row["predicted"]
+    assert abs(p.confidence - float(row["confidence"])) < 1e-4
+    assert [r.id for r in list_runs(tmp_path / "runs")] == [run.id]
+    assert get_run(run.id, tmp_path / "runs").metrics()["accuracy"] == metrics["accuracy"]
+
+
+def test_cancel_before_training_is_recorded(tiny_dataset, tmp_path):
+    from trashure.runs import create_run
+
+    config = TrainConfig(epochs=2)
+    run = create_run(config.to_dict(), tiny_dataset, tmp_path / "runs")
+    run.request_cancel()
+    train(tiny_dataset, config, run=run, echo=None)
+    assert run.status()["state"] == "cancelled"
+    assert not run.model_path.exists()
+
+
+def test_failed_run_records_the_error(tmp_path):
+    (tmp_path / "data" / "a").mkdir(parents=True)
+    (tmp_path / "data" / "b").mkdir()
+    with pytest.raises(DatasetError, match="no photos"):
+        train(tmp_path / "data", TrainConfig(epochs=1), runs_dir=tmp_path / "runs", echo=None)
+    (run,) = list_runs(tmp_path / "runs")
+    assert run.status()["state"] == "failed" and "no photos" in run.status()["error"]
+
+
+def test_prepare_data_splits_images_and_labels_together(tiny_dataset):
+    data = prepare_data(tiny_dataset, TrainConfig())
+    for part in ("train", "val", "test"):
+        assert len(data.images[part]) == len(data.labels[part]) == len(data.split.part(part))
+    # Rows line up: each image's dominant colour is its class colour.
+    red = data.images["train"][data.labels["train"] == 0][..., 0].mean()
+    blue = data.images["train"][data.labels["train"] == 3][..., 0].mean()
+    assert red > blue

@@ -1,0 +1,94 @@
+"""Plotly figures for the dashboard (pure functions of data; no Streamlit here)."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import plotly.express as px
+import plotly.graph_objects as go
+
+PALETTE = {"can": "#c62828", "glass_bottle": "#2e7d32", "other": "#8d6e63", "plastic_bottle": "#1565c0"}
+
+
+def class_colour(name: str) -> str:
+    return PALETTE.get(name, "#607d8b")
+
+
+def class_counts(counts: dict[str, int]) -> go.Figure:
+    names = list(counts)
+    fig = go.Figure(go.Bar(x=names, y=[counts[n] for n in names], marker_color=[class_colour(n) for n in names],
+                           text=[counts[n] for n in names], textposition="outside"))
+    mean = np.mean(list(counts.values())) if counts else 0
+    fig.add_hline(y=mean, line_dash="dot", annotation_text=f"mean {mean:.0f}", line_color="#888")
+    fig.update_layout(title="Photos per class", yaxis_title="photos", margin=dict(t=50, b=10), height=340)
+    return fig
+
+
+def image_sizes(sizes: Sequence[dict[str, int]]) -> go.Figure:
+    if not sizes:
+        return go.Figure()
+    w = np.array([s["width"] for s in sizes])
+    h = np.array([s["height"] for s in sizes])
+    n = np.array([s["count"] for s in sizes])
+    fig = px.scatter(x=w, y=h, size=n, size_max=40, hover_data={"photos": n},
+                     labels={"x": "width (px)", "y": "height (px)"}, title="Image sizes (bubble = photos)")
+    fig.update_layout(height=340, margin=dict(t=50, b=10))
+    return fig
+
+
+def history_curves(history: Sequence[dict[str, float]], metric: str) -> go.Figure:
+    """Train vs validation curve of 'accuracy' or 'loss' per epoch."""
+    epochs = [int(h["epoch"]) for h in history]
+    fig = go.Figure()
+    fig.add_scatter(x=epochs, y=[h.get(metric) for h in history], mode="lines+markers", name=f"train {metric}")
+    fig.add_scatter(x=epochs, y=[h.get(f"val_{metric}") for h in history], mode="lines+markers",
+                    name=f"validation {metric}")
+    fig.update_layout(title=metric.capitalize(), xaxis_title="epoch", height=320, margin=dict(t=50, b=10),
+                      legend=dict(orientation="h", y=-0.25))
+    if metric == "accuracy":
+        fig.update_yaxes(tickformat=".0%")
+    return fig
+
+
+def confusion_matrix(matrix: Sequence[Sequence[int]], classes: Sequence[str], normalise: bool = False) -> go.Figure:
+    m = np.asarray(matrix, dtype=float)
+    if normalise:
+        rows = m.sum(axis=1, keepdims=True)
+        m = np.divide(m, rows, out=np.zeros_like(m), where=rows > 0)
+    text = [[f"{v:.0%}" if normalise else f"{int(v)}" for v in row] for row in m]
+    fig = go.Figure(go.Heatmap(z=m, x=list(classes), y=list(classes), text=text, texttemplate="%{text}",
+                               colorscale="Greens", showscale=False))
+    fig.update_layout(title="Confusion matrix" + (" (row-normalised)" if normalise else " (counts)"),
+                      xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed",
+                      height=420, margin=dict(t=50, b=10))
+    return fig
+
+
+def probabilities(probs: dict[str, float], threshold: float | None = None) -> go.Figure:
+    names = list(probs)
+    fig = go.Figure(go.Bar(x=[probs[n] for n in names], y=names, orientation="h",
+                           marker_color=[class_colour(n) for n in names],
+                           text=[f"{probs[n]:.1%}" for n in names], textposition="auto"))
+    if threshold is not None:
+        fig.add_vline(x=threshold, line_dash="dot", line_color="#888", annotation_text="threshold")
+    fig.update_layout(xaxis=dict(range=[0, 1], tickformat=".0%"), height=260, margin=dict(t=20, b=10),
+                      yaxis_autorange="reversed")
+    return fig
+
+
+def runs_table_rows(runs: Sequence[Any]) -> list[dict[str, Any]]:
+    """One row per run for the comparison table."""
+    rows = []
+    for run in runs:
+        status, metrics, config = run.status(), run.metrics() or {}, run.config()
+        rows.append({
+            "run": run.id, "state": status.get("state"), "mode": config.get("mode"),
+            "epochs": metrics.get("epochs_run", status.get("epoch")),
+            "test accuracy": metrics.get("accuracy"), "test loss": metrics.get("loss"),
+            "lr": config.get("learning_rate"), "batch": config.get("batch_size"),
+            "views": config.get("augmented_views") if config.get("mode") == "fast" else None,
+            "seed": config.get("seed"), "minutes": round(metrics.get("timings", {}).get("total_s", 0) / 60, 2)
+            if metrics else None,
+        })
+    return rows

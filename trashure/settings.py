@@ -1,0 +1,51 @@
+"""The studio's small persistent state: which data folder and which model are active.
+
+Stored as JSON in the runs folder (state.json), written atomically; environment variables win:
+TRASHURE_DATA for the data folder, TRASHURE_MODEL for the model.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from trashure.config import DEFAULT_MODEL_PATH, default_data_dir, default_runs_dir
+from trashure.runs import atomic_write_json, read_json
+
+
+def _state_path() -> Path:
+    return default_runs_dir() / "state.json"
+
+
+def _state() -> dict:
+    state = read_json(_state_path(), {})
+    return state if isinstance(state, dict) else {}
+
+
+def _update(**fields) -> None:
+    atomic_write_json(_state_path(), {**_state(), **fields})
+
+
+def active_data_dir() -> Path | None:
+    chosen = _state().get("data_dir")
+    if chosen and not os.environ.get("TRASHURE_DATA"):
+        return Path(chosen)
+    return default_data_dir()
+
+
+def set_active_data_dir(path: str | Path) -> None:
+    _update(data_dir=str(Path(path).expanduser().resolve()))
+
+
+def active_model_path() -> Path:
+    if os.environ.get("TRASHURE_MODEL"):
+        return Path(os.environ["TRASHURE_MODEL"])
+    chosen = _state().get("model")
+    if chosen and Path(chosen).is_file():
+        return Path(chosen)
+    return DEFAULT_MODEL_PATH
+
+
+def set_active_model(path: str | Path | None) -> None:
+    """Make a model the active one (None: back to the shipped model)."""
+    _update(model=str(Path(path).resolve()) if path else None)
