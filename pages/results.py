@@ -46,6 +46,7 @@ def confusion_ui(matrix, classes, per_class) -> None:
     left.plotly_chart(charts.confusion_matrix(matrix, classes, normalise))
     table = pd.DataFrame(per_class).T[["precision", "recall", "f1", "support"]]
     right.markdown("**Per class**")
+    table["support"] = table["support"].astype(int)
     right.dataframe(table.style.format({"precision": "{:.3f}", "recall": "{:.3f}", "f1": "{:.3f}"}))
 
 
@@ -71,7 +72,7 @@ def mistakes_ui(rows, data_dir: Path | None) -> None:
 def use_model_ui(model_path: Path, label: str) -> None:
     active = settings.active_model_path().resolve() == model_path.resolve()
     if active:
-        st.success(f"{label} is the active model.")
+        st.success(f"This model ({label}) is the active model.")
     elif st.button(f"✅ Use this model ({label})", type="primary"):
         settings.set_active_model(None if model_path == DEFAULT_MODEL_PATH else model_path)
         st.rerun()
@@ -85,6 +86,7 @@ def shipped_ui() -> None:
     m = card["metrics"]
     metrics_ui(m["test_accuracy"], m["test_loss"], m["test_images"], m.get("best_val_accuracy"))
     use_model_ui(DEFAULT_MODEL_PATH, "shipped model")
+    curves_ui(card.get("history", []))
     confusion_ui(m["confusion_matrix"], card["classes"], m["per_class"])
     with st.expander("Model card"):
         st.json(card)

@@ -92,7 +92,7 @@ def test_results_page_shows_the_shipped_model(studio):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Test accuracy"].endswith("%")
     assert at.get("plotly_chart"), "confusion matrix expected"
-    assert "shipped model is the active model" in texts(at)
+    assert "(shipped model) is the active model" in texts(at)
 
 
 def test_start_on_train_page_runs_a_real_training_and_it_shows_on_results(studio, monkeypatch):
@@ -134,3 +134,21 @@ def test_start_on_train_page_runs_a_real_training_and_it_shows_on_results(studio
 
     assert settings.active_model_path().resolve() == run.model_path.resolve()
     assert DEFAULT_MODEL_PATH.exists()
+
+
+def test_light_pages_do_not_import_tensorflow(studio):
+    """Home, Dataset, Train and Results must stay fast: no TensorFlow import (a fresh interpreter)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from streamlit.testing.v1 import AppTest\n"
+        f"at = AppTest.from_file({APP!r}, default_timeout=120).run()\n"
+        "for page in ('pages/dataset.py', 'pages/train.py', 'pages/results.py'):\n"
+        "    at.switch_page(page).run()\n"
+        "    assert not at.exception, at.exception\n"
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "False False"

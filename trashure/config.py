@@ -58,7 +58,7 @@ class TrainConfig:
     augment_flip: bool = True
     augment_rotation_degrees: float = 20.0  # random rotation within +/- this many degrees
     augment_brightness: float = 0.2  # random brightness shift within +/- this fraction of 0-255
-    augmented_views: int = 4  # fast mode: augmented copies of each training photo, besides the clean one
+    augmented_views: int = 2  # fast mode: augmented copies of each training photo, besides the clean one
     dense_units: int = 128
     classes: tuple[str, ...] = CLASSES
     image_size: int = IMAGE_SIZE

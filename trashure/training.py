@@ -399,13 +399,14 @@ def _train_into(run: Run, data_dir: Path, config: TrainConfig, echo: Echo, weigh
     })
     atomic_write_csv(run.dir / "predictions.csv", prediction_rows(data.split.test, probabilities, classes))
     atomic_write_json(run.dir / "metrics.json", metrics)
-    atomic_write_json(run.dir / "model_card.json", model_card(run, config, metrics, data_dir))
+    atomic_write_json(run.dir / "model_card.json", model_card(run, config, metrics, data_dir, history))
     echo(f"test accuracy {metrics['accuracy']:.4f}  test loss {metrics['loss']:.4f}  "
          f"({metrics['n_images']} photos)  total {timings['total_s']:.1f}s")
     return metrics
 
 
-def model_card(run: Run, config: TrainConfig, metrics: dict[str, Any], data_dir: Path) -> dict[str, Any]:
+def model_card(run: Run, config: TrainConfig, metrics: dict[str, Any], data_dir: Path,
+               history: list[dict[str, float]] | None = None) -> dict[str, Any]:
     """What a model is, what it takes, what it was trained on and how well it does."""
     from trashure.config import BASE_WEIGHTS_PATH
 
@@ -432,6 +433,7 @@ def model_card(run: Run, config: TrainConfig, metrics: dict[str, Any], data_dir:
         "training": {**config.to_dict(), "epochs_run": metrics["epochs_run"],
                      "best_val_loss_epoch": metrics["best_val_loss_epoch"],
                      "best_val_accuracy_epoch": metrics["best_val_accuracy_epoch"], "timings": metrics["timings"]},
+        "history": history or [],
         "run_id": run.id,
         "trained_at": metrics["finished_at"],
         "versions": metrics["versions"],
