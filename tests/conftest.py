@@ -28,7 +28,7 @@ def photo(colour: tuple[int, int, int], size: tuple[int, int] = (64, 48), seed: 
     rng = np.random.default_rng(seed)
     w, h = size
     pixels = np.full((h, w, 3), 235, dtype=np.int16) + rng.integers(-12, 12, (h, w, 3))
-    x0, y0 = rng.integers(0, w // 3), rng.integers(0, h // 3)
+    x0, y0 = rng.integers(0, max(w // 3, 1)), rng.integers(0, max(h // 3, 1))
     pixels[y0:y0 + h // 2, x0:x0 + w // 2] = np.array(colour) + rng.integers(-20, 20, 3)
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
 

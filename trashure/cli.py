@@ -68,6 +68,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from trashure.training import train
 
+    run = _existing_run(args)
     overrides = {k: v for k, v in {
         "mode": args.mode, "epochs": args.epochs, "seed": args.seed, "batch_size": args.batch_size,
         "learning_rate": args.learning_rate, "patience": args.patience, "augmented_views": args.views,
@@ -75,10 +76,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.no_augment:
         overrides.update(augment_flip=False, augment_rotation_degrees=0.0, augment_brightness=0.0)
     try:
-        config = TrainConfig(**overrides)
-    except ValueError as exc:
+        # A run created by the dashboard carries its own config; command-line options override it.
+        base = TrainConfig.from_dict(run.config()) if run is not None else TrainConfig()
+        config = TrainConfig.from_dict({**base.to_dict(), **overrides})
+    except (ValueError, TypeError) as exc:
         raise TrashureError(str(exc)) from None
-    run = train(args.data, config, runs_dir=args.runs_dir, run=_existing_run(args))
+    run = train(args.data, config, runs_dir=args.runs_dir, run=run)
     status = run.status()
     print(f"run {run.id}: {status.get('state')} -> {run.dir}")
     return 0 if status.get("state") == "done" else 1

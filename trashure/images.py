@@ -33,6 +33,11 @@ def _describe(source: ImageSource) -> str:
     return "uploaded bytes"
 
 
+def _too_big(name: str, size: str) -> str:
+    return (f"{name}: {size} is above the {MAX_PIXELS:,}-pixel limit (a decompression bomb or a huge "
+            "scan); refused without decoding. Resize it first.")
+
+
 def open_image(source: ImageSource) -> Image.Image:
     """Open and fully decode a photo; raise ImageLoadError with the reason if that fails."""
     if isinstance(source, Image.Image):
@@ -57,22 +62,22 @@ def open_image(source: ImageSource) -> Image.Image:
             image = Image.open(fp)  # type: ignore[arg-type]
             width, height = image.size
             if width * height > MAX_PIXELS:
-                raise ImageLoadError(
-                    f"{name}: {width}x{height} pixels is above the {MAX_PIXELS:,}-pixel limit "
-                    "(a decompression bomb or a huge scan); resize it first.")
+                raise ImageLoadError(_too_big(name, f"{width}x{height} pixels"))
             image.seek(0)  # animated GIF/WebP: the first frame
             image.load()
         return image
     except ImageLoadError:
         raise
     except UnidentifiedImageError:
-        raise ImageLoadError(f"{name}: not an image Pillow can read (wrong extension or corrupt file).") from None
+        raise ImageLoadError(f"{name}: not an image Pillow can read (a corrupt file, or not a photo at all); "
+                             "remove it or replace it with a JPEG/PNG.") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageLoadError(f"{name}: refused as a decompression bomb ({exc}).") from None
+        raise ImageLoadError(_too_big(name, str(exc).split(" exceeds")[0].replace("Image size ", ""))) from None
     except PermissionError:
         raise ImageLoadError(f"{name}: permission denied; make the file readable.") from None
     except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as exc:
-        raise ImageLoadError(f"{name}: damaged or truncated image ({exc}).") from None
+        raise ImageLoadError(f"{name}: damaged or truncated image ({exc}); re-save it from the original "
+                             "or remove it.") from None
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

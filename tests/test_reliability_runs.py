@@ -1,0 +1,136 @@
+"""Training runs that go wrong: an exception, SIGKILL, Cancel, two Starts at once, a restarted dashboard."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import threading
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import REPO, make_dataset
+from trashure.config import DEFAULT_MODEL_PATH, TrainConfig
+from trashure.errors import RunError
+from trashure.launcher import cancel_run, current_run, start_run
+from trashure.prediction import Classifier
+from trashure.runs import list_runs
+from trashure.training import train
+
+
+def sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def wait_for(predicate, timeout: float = 240, what: str = "condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def data(tmp_path):
+    return make_dataset(tmp_path / "data", per_class=30)
+
+
+def no_partial_files(run) -> bool:
+    return not [p for p in run.dir.iterdir() if "partial" in p.name or p.name.endswith(".tmp")]
+
+
+def test_exception_mid_run_is_recorded_as_failed(data, tmp_path, monkeypatch):
+    import keras
+
+    import trashure.training as training
+
+    class Boom(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise RuntimeError("disk on fire")
+
+    real = training.early_stopping
+    monkeypatch.setattr(training, "early_stopping", lambda config: [real(config), Boom()][1])
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        train(data, TrainConfig(epochs=3, augmented_views=0), runs_dir=tmp_path / "runs", echo=None)
+    (run,) = list_runs(tmp_path / "runs")
+    status = run.status()
+    assert status["state"] == "failed" and "RuntimeError: disk on fire" in status["error"]
+    assert "Traceback" in status["traceback"]
+    assert not run.model_path.exists() and no_partial_files(run)
+
+
+def test_sigkill_mid_epoch_leaves_a_consistent_run_and_the_active_model_untouched(data, tmp_path):
+    runs_dir = tmp_path / "runs"
+    shipped = sha(DEFAULT_MODEL_PATH)
+    run = start_run(TrainConfig(mode="exact", epochs=50, batch_size=4), data, runs_dir)
+    wait_for(lambda: (run.raw_status().get("epoch") or 0) >= 1 and run.has_model, what="the first epoch")
+    time.sleep(0.7)  # into the next epoch
+    pid = run.raw_status()["pid"]
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: run.state == "failed", 30, "the dead run to be seen as failed")
+
+    status = run.status()
+    assert status["stale"] is True and "died" in status["error"]
+    assert no_partial_files(run)
+    # The best-val_accuracy checkpoint written before the kill is a complete, loadable model.
+    assert Classifier(run.model_path).classes == ("can", "glass_bottle", "other", "plastic_bottle")
+    assert sha(DEFAULT_MODEL_PATH) == shipped
+    # A dead run does not block the next one.
+    assert current_run(runs_dir) is None
+    nxt = start_run(TrainConfig(epochs=1, augmented_views=0), data, runs_dir)
+    wait_for(lambda: nxt.state not in ("queued", "running"), what="the next run")
+    assert nxt.state == "done", nxt.log_path().read_text()[-2000:]
+
+
+def test_cancel_stops_a_running_run(data, tmp_path):
+    run = start_run(TrainConfig(mode="exact", epochs=50, batch_size=4), data, tmp_path / "runs")
+    wait_for(lambda: (run.raw_status().get("epoch") or 0) >= 1, what="the first epoch")
+    cancel_run(run)
+    wait_for(lambda: run.state == "cancelled", 120, "the run to cancel")
+    assert run.raw_status()["epoch"] < 50
+    assert no_partial_files(run)
+    assert current_run(tmp_path / "runs") is None
+
+
+def test_two_starts_at_once_start_one_run(data, tmp_path):
+    runs_dir = tmp_path / "runs"
+    results, barrier = [], threading.Barrier(2)
+
+    def start():
+        barrier.wait()
+        try:
+            results.append(start_run(TrainConfig(epochs=1, augmented_views=0), data, runs_dir))
+        except RunError as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    started = [r for r in results if not isinstance(r, Exception)]
+    refused = [r for r in results if isinstance(r, RunError)]
+    assert len(started) == 1 and len(refused) == 1 and "is going on" in str(refused[0])
+    assert len(list_runs(runs_dir)) == 1
+    wait_for(lambda: started[0].state not in ("queued", "running"), what="the run")
+    assert started[0].state == "done"
+
+
+def test_restarted_dashboard_finds_the_running_run(data, tmp_path, monkeypatch):
+    runs_dir = tmp_path / "runs"
+    monkeypatch.setenv("TRASHURE_RUNS", str(runs_dir))
+    monkeypatch.setenv("TRASHURE_DATA", str(data))
+    run = start_run(TrainConfig(mode="exact", epochs=50, batch_size=4), data, runs_dir)
+    try:
+        wait_for(lambda: run.raw_status().get("state") == "running", what="the run to start")
+        at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120).run()  # a fresh session
+        at.switch_page("pages/train.py").run()
+        assert not at.exception
+        assert any(run.id in m.value and "running" in m.value for m in at.markdown)
+        assert any("Cancel" in b.label for b in at.button)
+    finally:
+        cancel_run(run)
+        wait_for(lambda: run.state != "running", 120, "the run to stop")
