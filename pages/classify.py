@@ -7,6 +7,10 @@ from trashure import charts, settings
 from trashure.errors import TrashureError
 from trashure.images import open_image, to_rgb
 
+from pages.common import use_app_navigation  # noqa: E402
+
+use_app_navigation()
+
 
 def input_ui():
     camera_tab, upload_tab = st.tabs(["📷 Camera", "⬆️ Upload"])

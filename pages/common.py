@@ -10,6 +10,37 @@ from trashure import settings
 from trashure.catalog import model_card
 
 
+def set_page_config() -> None:
+    st.set_page_config(page_title="Trashure", page_icon="♻️", layout="wide")
+
+
+def app_pages() -> list:
+    """The dashboard's pages, in menu order."""
+    return [
+        st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+        st.Page("pages/dataset.py", title="Dataset", icon="🗂️"),
+        st.Page("pages/train.py", title="Train", icon="🏋️"),
+        st.Page("pages/results.py", title="Results", icon="📊"),
+        st.Page("pages/classify.py", title="Classify", icon="📷"),
+    ]
+
+
+def use_app_navigation() -> None:
+    """Give a page that Streamlit ran on its own the app's navigation and sidebar.
+
+    Streamlit treats an app with a pages/ folder as an old-style multipage app until the main script
+    has called st.navigation once, so a deep link (/train, /classify) as the first request to a fresh
+    server runs that page without app.py: with every file of pages/ in the menu and no sidebar. Declaring
+    our navigation here fixes the menu for this run and switches Streamlit to app.py for every later one.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        set_page_config()
+        st.navigation(app_pages())
+        sidebar_ui()
+
+
 def file_signature(path: Path) -> float:
     """A cache key that changes when a file is replaced."""
     try:

@@ -10,6 +10,10 @@ from pages.common import dataset_listing, dataset_report, folder_signature, thum
 from trashure import charts, settings
 from trashure.errors import TrashureError
 
+from pages.common import use_app_navigation  # noqa: E402
+
+use_app_navigation()
+
 
 def folder_ui() -> Path | None:
     current = settings.active_data_dir()

@@ -8,6 +8,10 @@ from trashure import settings
 from trashure.catalog import model_card
 from trashure.config import CLASSES
 
+from pages.common import use_app_navigation  # noqa: E402
+
+use_app_navigation()
+
 
 def header_ui() -> None:
     st.title("♻️ Trashure")

@@ -12,6 +12,10 @@ from trashure.config import DEFAULT_MODEL_PATH
 from trashure.errors import TrashureError
 from trashure.runs import list_runs
 
+from pages.common import use_app_navigation  # noqa: E402
+
+use_app_navigation()
+
 SHIPPED = "Shipped model (models/)"
 
 

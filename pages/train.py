@@ -10,6 +10,10 @@ from trashure.errors import TrashureError
 from trashure.launcher import cancel_run, current_run, start_run
 from trashure.runs import elapsed_seconds, get_run, list_runs
 
+from pages.common import use_app_navigation  # noqa: E402
+
+use_app_navigation()
+
 
 def options_ui() -> TrainConfig | None:
     """The training form; returns a config when Start is pressed."""
