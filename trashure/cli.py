@@ -158,6 +158,26 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from trashure.config import default_data_dir
+    from trashure.export import FORMATS, export_model, parse_formats
+    from trashure.runs import get_run
+
+    formats = parse_formats(args.formats or ",".join(FORMATS))
+    if args.run:
+        run = get_run(args.run, args.runs_dir)
+        if not run.has_model:
+            raise TrashureError(f"run {run.id} has no model to export (state: {run.state})")
+        model_path, data_dir = run.model_path, args.data or run.config().get("data_dir")
+    else:
+        model_path, data_dir = Path(args.model or DEFAULT_MODEL_PATH), args.data or default_data_dir()
+    result = export_model(model_path, args.out, formats, args.input_scale, data_dir,
+                          echo=lambda m: print(m, file=sys.stderr))
+    for fmt, info in result.formats.items():
+        print(f"{fmt:<12} {info['size_bytes'] / 1e6:7.2f} MB  {info['dir']}")
+    return 0
+
+
 def cmd_promote(args: argparse.Namespace) -> int:
     from trashure.runs import get_run, promote_run
 
@@ -208,6 +228,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--json", action="store_true", help="one JSON line per photo")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("export", help="export a model for web and mobile apps")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--model", help="a .keras model (default: the shipped model)")
+    source.add_argument("--run", help="a run id: export that run's model")
+    p.add_argument("--out", required=True, help="output folder; one sub-folder per format")
+    p.add_argument("--formats", help="comma-separated: keras,savedmodel,tflite,tflite-int8,tfjs (default: all)")
+    p.add_argument("--input-scale", type=int, choices=[255, 1], default=255,
+                   help="255: the model takes pixels 0-255; 1: pixels already divided by 255")
+    p.add_argument("--data", help="training photos for the int8 calibration (default: the run's or active data)")
+    p.add_argument("--runs-dir", default=None)
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("runs", help="list training runs, newest first")
     p.add_argument("--runs-dir", default=None)

@@ -55,6 +55,14 @@ class LiteRTModel:
         return np.dtype(self._input["dtype"])
 
     @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self._input["shape"])
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self._output["shape"])
+
+    @property
     def input_quantization(self) -> tuple[float, int]:
         return tuple(self._input["quantization"])  # type: ignore[return-value]
 

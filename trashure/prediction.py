@@ -73,7 +73,10 @@ def load_keras_model(path: str | Path):
 
 
 def model_classes(model, card: dict[str, Any], path: Path) -> tuple[str, ...]:
-    n_outputs = int(model.output_shape[-1])
+    return classes_for(int(model.output_shape[-1]), card, path)
+
+
+def classes_for(n_outputs: int, card: dict[str, Any], path: Path) -> tuple[str, ...]:
     classes = tuple(card.get("classes") or (CLASSES if n_outputs == len(CLASSES) else ()))
     if len(classes) != n_outputs:
         raise ModelLoadError(f"{path} gives {n_outputs} outputs but its card lists {len(classes)} classes "
@@ -81,25 +84,66 @@ def model_classes(model, card: dict[str, Any], path: Path) -> tuple[str, ...]:
     return classes
 
 
-class Classifier:
-    """Classify waste photos with a trained model: predict() takes a path, bytes or a PIL image."""
+def tflite_for(model_path: Path) -> Path:
+    """A float32 TFLite twin of a .keras model: the committed sibling (<name>.tflite) when its card says
+    it was made from this exact file, else a cached conversion keyed by the file's sha256."""
+    from trashure.config import default_cache_dir
+    from trashure.runs import atomic_write_bytes
+    from trashure.weights import sha256_file
 
-    def __init__(self, model_path: str | Path = DEFAULT_MODEL_PATH) -> None:
-        self.model_path = Path(model_path)
-        self.model = load_keras_model(self.model_path)
+    sha = sha256_file(model_path)
+    sibling = model_path.with_suffix(".tflite")
+    if sibling.is_file() and read_card(model_path).get("tflite", {}).get("source_sha256") == sha:
+        return sibling
+    cached = default_cache_dir() / f"model-{sha[:24]}.tflite"
+    if not (cached.is_file() and cached.stat().st_size > 0):
+        from trashure.litert import to_tflite
+
+        model = load_keras_model(model_path)
+        try:
+            content = to_tflite(model)
+        except Exception as exc:
+            raise ModelLoadError(f"{model_path} could not be converted for LiteRT: {exc}") from None
+        atomic_write_bytes(cached, content)
+    return cached
+
+
+class Classifier:
+    """Classify waste photos with a trained model: predict() takes a path, bytes or a PIL image.
+
+    backend "litert" (the default) runs the model's float32 TFLite twin in LiteRT with XNNPACK: the same
+    probabilities as Keras within 1e-4, several times faster per photo, and no TensorFlow import when the
+    twin exists. backend "keras" runs the .keras model itself.
+    """
+
+    def __init__(self, model_path: str | Path = DEFAULT_MODEL_PATH, backend: str = "litert") -> None:
+        if backend not in ("litert", "keras"):
+            raise ValueError(f"backend must be 'litert' or 'keras', not {backend!r}")
+        self.model_path = check_model_file(model_path)
+        self.backend = backend
         self.card = read_card(self.model_path)
-        self.classes = model_classes(self.model, self.card, self.model_path)
-        self.image_size = int(self.model.input_shape[1])
-        self._forward = None
+        if backend == "keras":
+            self.model = load_keras_model(self.model_path)
+            n_outputs, self.image_size = int(self.model.output_shape[-1]), int(self.model.input_shape[1])
+            self._forward = None
+        else:
+            from trashure.litert import LiteRTModel
+
+            self.lite = LiteRTModel(tflite_for(self.model_path))
+            n_outputs, self.image_size = self.lite.output_shape[-1], self.lite.input_shape[1]
+        self.classes = classes_for(n_outputs, self.card, self.model_path)
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """Probabilities for a batch of (n, size, size, 3) uint8/float 0-255 RGB images."""
+        batch = np.asarray(images, dtype=np.float32)
+        if self.backend == "litert":
+            return self.lite.run(batch)
         import tensorflow as tf
 
         if self._forward is None:
             # A compiled function avoids model.predict's per-call set-up, which dominates one photo.
             self._forward = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
-        return np.asarray(self._forward(tf.constant(np.asarray(images, dtype=np.float32))))
+        return np.asarray(self._forward(tf.constant(batch)))
 
     def predict(self, source: ImageSource) -> Prediction:
         start = time.perf_counter()

@@ -210,7 +210,18 @@ def promote_run(run: Run, target: Path) -> Path:
     atomically, so the shipped model is never a partial file."""
     if not run.has_model:
         raise RunError(f"run {run.id} has no model file (state: {run.state})")
+    from trashure.litert import to_tflite
+    from trashure.prediction import load_keras_model
+    from trashure.weights import sha256_file
+
+    target = Path(target)
     card = read_json(run.dir / "model_card.json", {}) or {}
-    atomic_write_bytes(Path(target), run.model_path.read_bytes())
-    atomic_write_json(Path(target).with_suffix(".json"), {**card, "file": Path(target).name})
-    return Path(target)
+    # The float32 TFLite twin ships beside it, so the app's fast path needs no conversion on first use.
+    tflite = to_tflite(load_keras_model(run.model_path))
+    atomic_write_bytes(target.with_suffix(".tflite"), tflite)
+    atomic_write_bytes(target, run.model_path.read_bytes())
+    card = {**card, "file": target.name,
+            "tflite": {"file": target.with_suffix(".tflite").name, "source_sha256": sha256_file(target),
+                       "what": "float32 TFLite conversion of the .keras file, for LiteRT"}}
+    atomic_write_json(target.with_suffix(".json"), card)
+    return target

@@ -1,0 +1,92 @@
+"""One photo, JPEG bytes -> class probabilities, in every runtime, side by side in one run.
+
+    python bench/predict_latency.py [--photo PATH] [--repeats 200]
+
+Rows: the decode/resize step alone; Keras `model.predict`; a Keras direct call (compiled); LiteRT float32
+and int8 (the TFLite models, XNNPACK); and the app's path (`Classifier.predict`, LiteRT float32). Every
+row except the decode-only one includes decoding the JPEG bytes. Prints p50/p90 in ms and file sizes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from trashure.config import DEFAULT_MODEL_PATH, default_data_dir  # noqa: E402
+
+
+def timed(fn, repeats: int) -> tuple[float, float]:
+    for _ in range(5):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return float(np.percentile(times, 50)), float(np.percentile(times, 90))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--photo", help="a JPEG (default: the first can photo of the data folder)")
+    parser.add_argument("--repeats", type=int, default=200)
+    args = parser.parse_args()
+    data_dir = default_data_dir()
+    photo = Path(args.photo) if args.photo else (sorted((data_dir / "can").glob("*.jpg"))[0] if data_dir else None)
+    if photo is None or not photo.is_file():
+        print("give --photo PATH (no data folder found)", file=sys.stderr)
+        return 2
+    jpeg = photo.read_bytes()
+
+    import tensorflow as tf
+
+    from trashure.export import export_model
+    from trashure.images import load_array
+    from trashure.prediction import Classifier, load_keras_model
+    from trashure.runtimes import tflite_runner
+
+    model = load_keras_model(DEFAULT_MODEL_PATH)
+    direct = tf.function(lambda x: model(x, training=False))
+    out = Path(tempfile.mkdtemp())
+    export_model(DEFAULT_MODEL_PATH, out, ["tflite", "tflite-int8"], 255, data_dir)
+    lite_f32, lite_int8 = tflite_runner(out / "tflite"), tflite_runner(out / "tflite-int8")
+    app = Classifier(DEFAULT_MODEL_PATH)
+
+    def decode():
+        return load_array(jpeg)[None].astype(np.float32)
+
+    rows = {
+        "decode + resize only": timed(decode, args.repeats),
+        "Keras model.predict": timed(lambda: model.predict(decode(), verbose=0), max(args.repeats // 4, 20)),
+        "Keras direct call (tf.function)": timed(lambda: direct(decode()).numpy(), args.repeats),
+        "LiteRT float32": timed(lambda: lite_f32(decode()), args.repeats),
+        "LiteRT int8": timed(lambda: lite_int8(decode()), args.repeats),
+        "app path: Classifier.predict (LiteRT float32)": timed(lambda: app.predict(jpeg), args.repeats),
+    }
+    probs_keras = model.predict(decode(), verbose=0)[0]
+    probs_app = np.array(list(app.predict(jpeg).probabilities.values()))
+    sizes = {"keras": DEFAULT_MODEL_PATH.stat().st_size, "tflite float32": (out / "tflite/model.tflite").stat().st_size,
+             "tflite int8": (out / "tflite-int8/model.tflite").stat().st_size}
+    print(f"photo: {photo.name} ({len(jpeg) / 1024:.0f} KB), {os.cpu_count()} CPU cores\n")
+    print("| path (JPEG bytes -> probabilities) | p50 ms | p90 ms |")
+    print("|---|---:|---:|")
+    for name, (p50, p90) in rows.items():
+        print(f"| {name} | {p50:.1f} | {p90:.1f} |")
+    base = rows["Keras model.predict"][0]
+    app_p50 = rows["app path: Classifier.predict (LiteRT float32)"][0]
+    print(f"\napp path is {base / app_p50:.1f}x faster than model.predict at p50; "
+          f"max |p_app - p_keras| = {np.abs(probs_app - probs_keras).max():.2e}")
+    print("sizes: " + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in sizes.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""Exports, each proven in its own runtime on the real test split of ../shared/data/trashnet4."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+from trashure.config import DEFAULT_MODEL_PATH, TrainConfig
+from trashure.export import FORMATS, ExportError, export_model
+from trashure.runtimes import load_runner, node_available, tfjs_predict
+
+CLASSES = ["can", "glass_bottle", "other", "plastic_bottle"]
+needs_node = pytest.mark.skipif(not node_available(),
+                                reason="needs Node.js and tools/tfjs/node_modules (bash tools/tfjs/setup.sh)")
+
+
+def split_records(shared_data):
+    from trashure.data import scan_dataset, split_dataset
+    from trashure.prediction import read_card
+
+    config = TrainConfig.from_dict(read_card(DEFAULT_MODEL_PATH)["training"])
+    return split_dataset(scan_dataset(shared_data, CLASSES), config.seed).test
+
+
+@pytest.fixture(scope="module")
+def test_split(shared_data):
+    from trashure.images import load_array
+
+    records = split_records(shared_data)
+    images = np.stack([load_array(r.path) for r in records]).astype(np.float32)
+    labels = np.array([r.label for r in records])
+    return records, images, labels
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, shared_data):
+    out = tmp_path_factory.mktemp("export")
+    result = export_model(DEFAULT_MODEL_PATH, out, FORMATS, 255, shared_data)
+    return out, result
+
+
+@pytest.fixture(scope="module")
+def keras_probs(exported, test_split):
+    out, _ = exported
+    return load_runner("keras", out / "keras")(test_split[1])
+
+
+def test_every_format_is_written_with_labels_and_metadata(exported):
+    out, result = exported
+    assert list(result.formats) == list(FORMATS)
+    expected_files = {"keras": "mobilenetv2_trashure.keras", "savedmodel": "saved_model/saved_model.pb",
+                      "tflite": "model.tflite", "tflite-int8": "model.tflite", "tfjs": "model.json"}
+    for fmt, main_file in expected_files.items():
+        folder = out / fmt
+        assert (folder / main_file).is_file()
+        assert (folder / "labels.txt").read_text().split() == CLASSES
+        meta = json.loads((folder / "metadata.json").read_text())
+        assert meta["classes"] == CLASSES and meta["format"] == fmt
+        assert meta["input"]["shape"] == [1, 224, 224, 3] and meta["input"]["color"] == "RGB"
+        assert meta["metrics"]["test_accuracy"] > 0.5
+        assert result.formats[fmt]["size_bytes"] > 1_000_000
+    int8 = json.loads((out / "tflite-int8" / "metadata.json").read_text())
+    assert int8["input"]["dtype"] == "uint8" and int8["output"]["dtype"] == "uint8"
+    assert int8["calibration"]["images"] == 200
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no staging left over
+
+
+@pytest.mark.parametrize("fmt", ["savedmodel", "tflite"])
+def test_float_formats_match_keras(exported, test_split, keras_probs, fmt):
+    out, _ = exported
+    probs = load_runner(fmt, out / fmt)(test_split[1])
+    assert np.array_equal(probs.argmax(1), keras_probs.argmax(1))
+    assert np.abs(probs - keras_probs).max() < 1e-4
+
+
+@needs_node
+def test_tfjs_in_the_official_runtime_matches_keras(exported, test_split, keras_probs):
+    out, _ = exported
+    result = tfjs_predict(out / "tfjs", batch=test_split[1])
+    probs = np.asarray(result["probabilities"], dtype=np.float32)
+    assert result["backend"] == "wasm"
+    assert probs.shape == keras_probs.shape
+    assert np.array_equal(probs.argmax(1), keras_probs.argmax(1))
+    assert np.abs(probs - keras_probs).max() < 1e-4
+
+
+def test_int8_agrees_with_keras(exported, test_split, keras_probs):
+    out, _ = exported
+    probs = load_runner("tflite-int8", out / "tflite-int8")(test_split[1])
+    labels = test_split[2]
+    agreement = (probs.argmax(1) == keras_probs.argmax(1)).mean()
+    keras_acc = (keras_probs.argmax(1) == labels).mean()
+    int8_acc = (probs.argmax(1) == labels).mean()
+    print(f"int8 top-1 agreement {agreement:.2%}, accuracy {int8_acc:.2%} vs keras {keras_acc:.2%}")
+    assert agreement >= 0.98
+    assert abs(int8_acc - keras_acc) <= 0.01
+
+
+@needs_node
+def test_web_backend_contract_end_to_end(tmp_path, test_split, shared_data):
+    """--input-scale 1, loaded with tf.loadGraphModel, photo decoded, 224x224 bilinear, /255, batch axis,
+    4 probabilities in class order: exactly the web backend's steps, in the official runtime."""
+    import tensorflow as tf
+
+    result = subprocess.run([sys.executable, "-m", "trashure", "export", "--model", str(DEFAULT_MODEL_PATH),
+                             "--out", str(tmp_path), "--formats", "tfjs,keras", "--input-scale", "1"],
+                            capture_output=True, text=True, cwd=REPO, timeout=900)
+    assert result.returncode == 0, result.stderr
+    meta = json.loads((tmp_path / "tfjs" / "metadata.json").read_text())
+    assert meta["input"]["range"] == [0, 1] and (tmp_path / "tfjs" / "labels.txt").read_text().split() == CLASSES
+    records, _, labels = test_split
+    photos = [r.path for r in records]
+    web = np.asarray(tfjs_predict(tmp_path / "tfjs", photos=photos)["probabilities"], dtype=np.float32)
+    assert web.shape == (len(photos), 4)
+    np.testing.assert_allclose(web.sum(1), 1.0, atol=1e-4)
+    # The same steps in Python (TF's JPEG decoder and TF.js' legacy bilinear resize) through the Keras
+    # export with the same 0-1 input: only the two JPEG decoders may differ, by a grey level here and there.
+    keras_unit = load_runner("keras", tmp_path / "keras")
+    reference = []
+    for p in photos:
+        rgb = tf.io.decode_jpeg(tf.io.read_file(str(p)), channels=3)
+        x = tf.compat.v1.image.resize_bilinear(tf.cast(rgb, tf.float32)[None], [224, 224],
+                                               align_corners=False, half_pixel_centers=False) / 255.0
+        reference.append(keras_unit(x.numpy())[0])
+    reference = np.stack(reference)
+    assert (web.argmax(1) == reference.argmax(1)).mean() >= 0.99
+    assert np.abs(web - reference).max() < 0.05
+    card_accuracy = json.loads(DEFAULT_MODEL_PATH.with_suffix(".json").read_text())["metrics"]["test_accuracy"]
+    assert abs((web.argmax(1) == labels).mean() - card_accuracy) <= 0.02
+
+
+def cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "trashure", *map(str, args)], capture_output=True, text=True,
+                          cwd=REPO, timeout=600, env={**os.environ, **(env or {})})
+
+
+def test_bad_export_requests(tmp_path):
+    from trashure.runs import create_run
+
+    run = create_run(TrainConfig().to_dict(), tmp_path, tmp_path / "runs")
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    cases = [
+        (cli("export", "--out", tmp_path / "o1", "--formats", "keras,onnx"), "unknown export format(s): onnx"),
+        (cli("export", "--model", tmp_path / "none.keras", "--out", tmp_path / "o2"), "does not exist"),
+        (cli("export", "--run", run.id, "--runs-dir", tmp_path / "runs", "--out", tmp_path / "o3"), "has no model"),
+        (cli("export", "--out", blocker / "sub", "--formats", "keras"), "cannot write to"),
+        (cli("export", "--out", tmp_path / "o4", "--input-scale", "7"), "invalid choice"),
+    ]
+    for result, words in cases:
+        assert result.returncode != 0
+        assert words in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_failed_export_leaves_nothing_behind(tmp_path):
+    out = tmp_path / "out"
+    result = cli("export", "--out", out, "--formats", "keras,tfjs", env={"TRASHURE_TFJS_PYTHON": "/bin/false"})
+    assert result.returncode == 2 and "converter failed" in result.stderr
+    assert list(out.iterdir()) == []
+    with pytest.raises(ExportError, match="tflite-int8 needs real training photos"):
+        export_model(DEFAULT_MODEL_PATH, out, ["keras", "tflite-int8"], 255, None)
+    assert list(out.iterdir()) == []

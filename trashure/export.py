@@ -1,0 +1,235 @@
+"""Exports for web and mobile apps: .keras, SavedModel, TFLite float32 and int8, TF.js graph model.
+
+Each format gets its own folder with the model, `labels.txt` (one class a line, in output order) and
+`metadata.json` (input contract, output meaning, source run and metrics), as Teachable Machine ships its
+exports. Everything is built in a temporary folder beside the output and moved into place only when every
+requested format succeeded, so a failed export leaves no half-written files behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from trashure.config import MODEL_FILENAME, REPO_ROOT
+from trashure.errors import TrashureError
+
+FORMATS = ("keras", "savedmodel", "tflite", "tflite-int8", "tfjs")
+TFLITE_NAME = "model.tflite"
+TFJS_TOOL = REPO_ROOT / "tools" / "tfjs"
+
+
+class ExportError(TrashureError):
+    """An export cannot be made (unknown format, unwritable folder, missing converter or data)."""
+
+
+@dataclass
+class ExportResult:
+    out_dir: Path
+    formats: dict[str, dict[str, Any]] = field(default_factory=dict)  # format -> {dir, files, size_bytes}
+
+
+def parse_formats(text: str | Sequence[str]) -> list[str]:
+    names = [f.strip() for f in (text.split(",") if isinstance(text, str) else text) if f.strip()]
+    unknown = [f for f in names if f not in FORMATS]
+    if unknown or not names:
+        raise ExportError(f"unknown export format(s): {', '.join(unknown) or '(none)'}; "
+                          f"choose from {', '.join(FORMATS)}")
+    return list(dict.fromkeys(names))
+
+
+def serving_model(model, input_scale: int):
+    """The model with the input range a client feeds: 255 -> pixels 0-255; 1 -> pixels / 255 (0-1)."""
+    if input_scale == 255:
+        return model
+    if input_scale != 1:
+        raise ExportError(f"--input-scale must be 255 or 1, not {input_scale}")
+    import keras
+    from keras import layers
+
+    pixels = keras.Input(model.input_shape[1:], name="image")
+    x = layers.Rescaling(255.0, name="from_unit_range")(pixels)  # 0-1 -> 0-255, then the model's own scaling
+    return keras.Model(pixels, model(x), name=f"{model.name}_unit_input")
+
+
+def metadata(fmt: str, classes: Sequence[str], input_scale: int, card: dict[str, Any], source: Path,
+             extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    size = 224
+    return {
+        "format": fmt,
+        "classes": list(classes),
+        "labels_file": "labels.txt",
+        "input": {
+            "shape": [1, size, size, 3], "layout": "NHWC", "color": "RGB", "dtype": "float32",
+            "range": [0, 255] if input_scale == 255 else [0, 1],
+            "preprocessing": ("decode the photo to RGB (EXIF orientation applied), resize to 224x224 "
+                              "(bilinear, no crop)" + ("" if input_scale == 255 else ", divide by 255")
+                              + "; the model scales to [-1, 1] itself"),
+        },
+        "output": {"shape": [1, len(classes)], "dtype": "float32",
+                   "meaning": "softmax probabilities, one per class in labels.txt order"},
+        "source": {"model": str(source), "run_id": card.get("run_id"), "trained_at": card.get("trained_at")},
+        "metrics": {k: card.get("metrics", {}).get(k) for k in ("test_accuracy", "test_loss", "test_images")},
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **(extra or {}),
+    }
+
+
+def representative_images(card: dict[str, Any], data_dir: str | Path | None, limit: int = 200) -> np.ndarray:
+    """Real training photos (the card's split) for full-integer quantisation."""
+    from trashure.config import TrainConfig
+    from trashure.data import scan_dataset, split_dataset
+    from trashure.images import load_array
+
+    if not data_dir or not Path(data_dir).is_dir():
+        raise ExportError("tflite-int8 needs real training photos for its calibration: give --data DATA_DIR "
+                          "(the folder the model was trained on)")
+    config = TrainConfig.from_dict(card.get("training", {}))
+    dataset = scan_dataset(data_dir, card.get("classes"))
+    train = split_dataset(dataset, config.seed, config.val_fraction, config.test_fraction).train
+    rng = np.random.default_rng(0)
+    picks = [train[i] for i in rng.permutation(len(train))[:limit]]
+    images = []
+    for record in picks:
+        try:
+            images.append(load_array(record.path))
+        except TrashureError:
+            continue
+    if not images:
+        raise ExportError(f"no readable training photos in {data_dir} for the int8 calibration")
+    return np.stack(images).astype(np.float32)
+
+
+def _write_common(folder: Path, fmt: str, classes, input_scale, card, source, extra=None) -> None:
+    (folder / "labels.txt").write_text("\n".join(classes) + "\n")
+    (folder / "metadata.json").write_text(json.dumps(metadata(fmt, classes, input_scale, card, source, extra),
+                                                     indent=2) + "\n")
+
+
+def export_savedmodel(model, folder: Path) -> None:
+    with contextlib.redirect_stdout(io.StringIO()):
+        model.export(str(folder), format="tf_saved_model", verbose=False)
+
+
+def tfjs_converter_command() -> list[str]:
+    """How to run the official converter: its own virtual environment (see tools/tfjs/README.md)."""
+    python = Path(os.environ.get("TRASHURE_TFJS_PYTHON", TFJS_TOOL / ".venv" / "bin" / "python"))
+    if not python.exists():
+        raise ExportError(f"the TF.js converter environment is missing ({python}); create it with "
+                          "`bash tools/tfjs/setup.sh` (pip-installs tensorflowjs in its own venv)")
+    return [str(python), str(TFJS_TOOL / "convert.py")]
+
+
+def export_tfjs(savedmodel_dir: Path, folder: Path) -> None:
+    cmd = [*tfjs_converter_command(), str(savedmodel_dir), str(folder)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if result.returncode != 0 or not (folder / "model.json").exists():
+        raise ExportError(f"the TF.js converter failed:\n{result.stderr.strip()[-2000:]}")
+
+
+def export_model(model_path: str | Path, out_dir: str | Path, formats: Sequence[str] = FORMATS,
+                 input_scale: int = 255, data_dir: str | Path | None = None,
+                 echo: Callable[[str], None] | None = None) -> ExportResult:
+    """Export a model to the requested formats under out_dir/<format>/ (see the module docstring)."""
+    from trashure.litert import to_tflite
+    from trashure.prediction import load_keras_model, model_classes, read_card
+
+    echo = echo or (lambda _m: None)
+    formats = parse_formats(formats)
+    if input_scale not in (1, 255):
+        raise ExportError(f"--input-scale must be 255 or 1, not {input_scale}")
+    if "tfjs" in formats:
+        tfjs_converter_command()  # fail before any work when the converter is not there
+    model_path = Path(model_path)
+    model = load_keras_model(model_path)
+    card = read_card(model_path)
+    classes = model_classes(model, card, model_path)
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir))
+    except OSError as exc:
+        raise ExportError(f"cannot write to {out_dir}: {exc.strerror}") from None
+
+    result = ExportResult(out_dir)
+    try:
+        served = serving_model(model, input_scale)
+        for fmt in formats:
+            echo(f"exporting {fmt}")
+            folder = staging / fmt
+            folder.mkdir()
+            extra: dict[str, Any] = {}
+            if fmt == "keras":
+                served.save(folder / MODEL_FILENAME)
+            elif fmt == "savedmodel":
+                export_savedmodel(served, folder / "saved_model")
+                extra["signature"] = {"name": "serving_default", "tags": ["serve"]}
+            elif fmt == "tflite":
+                (folder / TFLITE_NAME).write_bytes(to_tflite(served))
+            elif fmt == "tflite-int8":
+                samples = representative_images(card, data_dir)
+                if input_scale == 1:
+                    samples = samples / 255.0
+                (folder / TFLITE_NAME).write_bytes(to_tflite(served, samples))
+                extra["quantization"] = _int8_io(folder / TFLITE_NAME)
+                extra["input"] = {**metadata(fmt, classes, input_scale, card, model_path)["input"],
+                                  "dtype": "uint8", "quantized": extra["quantization"]["input"]}
+                extra["output"] = {"shape": [1, len(classes)], "dtype": "uint8",
+                                   "meaning": "quantised softmax probabilities: p = scale * (q - zero_point)",
+                                   "quantized": extra["quantization"]["output"]}
+                extra["calibration"] = {"images": len(samples), "from": "training split of " + str(data_dir)}
+            elif fmt == "tfjs":
+                tmp_saved = staging / ".savedmodel-for-tfjs"
+                if not tmp_saved.exists():
+                    export_savedmodel(served, tmp_saved)
+                export_tfjs(tmp_saved, folder)
+                extra["load_with"] = "tf.loadGraphModel('model.json')"
+            _write_common(folder, fmt, classes, input_scale, card, model_path, extra)
+        shutil.rmtree(staging / ".savedmodel-for-tfjs", ignore_errors=True)
+        for fmt in formats:
+            final = out_dir / fmt
+            if final.exists():
+                old = staging / f".old-{fmt}"
+                final.rename(old)
+            (staging / fmt).rename(final)
+            files = sorted(p for p in final.rglob("*") if p.is_file())
+            result.formats[fmt] = {"dir": str(final), "files": [str(p.relative_to(final)) for p in files],
+                                   "size_bytes": sum(p.stat().st_size for p in files)}
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    shutil.rmtree(staging, ignore_errors=True)
+    return result
+
+
+def _int8_io(path: Path) -> dict[str, Any]:
+    from trashure.litert import LiteRTModel
+
+    m = LiteRTModel(path)
+    (si, zi), (so, zo) = m.input_quantization, m.output_quantization
+    return {"input": {"dtype": str(m.input_dtype), "scale": float(si), "zero_point": int(zi)},
+            "output": {"dtype": "uint8", "scale": float(so), "zero_point": int(zo)}}
+
+
+def zip_folder(folder: str | Path) -> bytes:
+    """One format's folder as a zip (for a download button)."""
+    folder = Path(folder)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                zf.write(path, Path(folder.name) / path.relative_to(folder))
+    return buf.getvalue()

@@ -1,0 +1,112 @@
+"""Run an exported model in the runtime it is for: Keras, SavedModel, LiteRT (TFLite) or TF.js (Node).
+
+Each loader returns a function: a float32 NHWC batch in the export's input range -> float32 probabilities.
+Used by the parity tests, the latency benchmark and the dashboard's export section.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from trashure.config import MODEL_FILENAME
+from trashure.errors import TrashureError
+
+Runner = Callable[[np.ndarray], np.ndarray]
+TFJS_TOOL = Path(__file__).resolve().parent.parent / "tools" / "tfjs"
+
+
+def keras_runner(folder: Path) -> Runner:
+    import tensorflow as tf
+
+    from trashure.prediction import load_keras_model
+
+    model = load_keras_model(Path(folder) / MODEL_FILENAME)
+    forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    return lambda batch: np.asarray(forward(tf.constant(batch, tf.float32)))
+
+
+def savedmodel_runner(folder: Path) -> Runner:
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(Path(folder) / "saved_model"))
+    serve = loaded.signatures["serving_default"]
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        outputs = serve(tf.constant(batch, tf.float32))
+        return np.asarray(next(iter(outputs.values())))
+
+    return run
+
+
+def tflite_runner(folder_or_file: Path, threads: int | None = None) -> Runner:
+    """Float or int8 TFLite in LiteRT; int8 inputs are quantised and outputs dequantised here."""
+    from trashure.litert import LiteRTModel
+
+    path = Path(folder_or_file)
+    model = LiteRTModel(path / "model.tflite" if path.is_dir() else path, threads)
+    if model.input_dtype == np.float32:
+        return model.run
+    (in_scale, in_zero), (out_scale, out_zero) = model.input_quantization, model.output_quantization
+    info = np.iinfo(model.input_dtype)
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        q = np.clip(np.round(batch / in_scale + in_zero), info.min, info.max).astype(model.input_dtype)
+        return (model.run(q).astype(np.float32) - out_zero) * out_scale
+
+    return run
+
+
+def node_available() -> bool:
+    return shutil.which("node") is not None and (TFJS_TOOL / "node_modules" / "@tensorflow" / "tfjs").is_dir()
+
+
+def tfjs_predict(folder: Path, *, batch: np.ndarray | None = None, photos: list[Path] | None = None) -> dict:
+    """Run tools/tfjs/predict.mjs: the official @tensorflow/tfjs runtime (WASM backend) in Node.js."""
+    if not node_available():
+        raise TrashureError("Node.js and tools/tfjs/node_modules are needed: run `bash tools/tfjs/setup.sh`")
+    cmd = ["node", str(TFJS_TOOL / "predict.mjs"), str(folder)]
+    with tempfile.TemporaryDirectory() as tmp:
+        if batch is not None:
+            raw = Path(tmp) / "batch.f32"
+            np.ascontiguousarray(batch, dtype="<f4").tofile(raw)
+            cmd += ["--tensor", str(raw), str(len(batch))]
+        else:
+            cmd += ["--photos", *map(str, photos or [])]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if result.returncode != 0:
+        raise TrashureError(f"TF.js prediction failed: {result.stderr.strip()[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def tfjs_runner(folder: Path) -> Runner:
+    return lambda batch: np.asarray(tfjs_predict(Path(folder), batch=batch)["probabilities"], dtype=np.float32)
+
+
+LOADERS: dict[str, Callable[[Path], Runner]] = {
+    "keras": keras_runner, "savedmodel": savedmodel_runner, "tflite": tflite_runner,
+    "tflite-int8": tflite_runner, "tfjs": tfjs_runner,
+}
+
+
+def load_runner(fmt: str, folder: Path) -> Runner:
+    return LOADERS[fmt](Path(folder))
+
+
+def latency_ms(runner: Runner, image: np.ndarray, repeats: int = 20) -> dict[str, float]:
+    """p50/p90 milliseconds of one-image predictions (after a warm-up call)."""
+    batch = image[None].astype(np.float32)
+    runner(batch)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        runner(batch)
+        times.append((time.perf_counter() - start) * 1000)
+    return {"p50": float(np.percentile(times, 50)), "p90": float(np.percentile(times, 90))}
