@@ -55,6 +55,10 @@ class LiteRTModel:
         return np.dtype(self._input["dtype"])
 
     @property
+    def output_dtype(self) -> np.dtype:
+        return np.dtype(self._output["dtype"])
+
+    @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(int(d) for d in self._input["shape"])
 

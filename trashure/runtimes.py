@@ -7,6 +7,7 @@ Used by the parity tests, the latency benchmark and the dashboard's export secti
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -52,14 +53,16 @@ def tflite_runner(folder_or_file: Path, threads: int | None = None) -> Runner:
 
     path = Path(folder_or_file)
     model = LiteRTModel(path / "model.tflite" if path.is_dir() else path, threads)
-    if model.input_dtype == np.float32:
-        return model.run
     (in_scale, in_zero), (out_scale, out_zero) = model.input_quantization, model.output_quantization
-    info = np.iinfo(model.input_dtype)
+    quantized_in = model.input_dtype != np.float32
+    quantized_out = model.output_dtype != np.float32
+    info = np.iinfo(model.input_dtype) if quantized_in else None
 
     def run(batch: np.ndarray) -> np.ndarray:
-        q = np.clip(np.round(batch / in_scale + in_zero), info.min, info.max).astype(model.input_dtype)
-        return (model.run(q).astype(np.float32) - out_zero) * out_scale
+        if quantized_in:
+            batch = np.clip(np.round(batch / in_scale + in_zero), info.min, info.max).astype(model.input_dtype)
+        out = model.run(batch)
+        return (out.astype(np.float32) - out_zero) * out_scale if quantized_out else out
 
     return run
 
@@ -68,8 +71,10 @@ def node_available() -> bool:
     return shutil.which("node") is not None and (TFJS_TOOL / "node_modules" / "@tensorflow" / "tfjs").is_dir()
 
 
-def tfjs_predict(folder: Path, *, batch: np.ndarray | None = None, photos: list[Path] | None = None) -> dict:
-    """Run tools/tfjs/predict.mjs: the official @tensorflow/tfjs runtime (WASM backend) in Node.js."""
+def tfjs_predict(folder: Path, *, batch: np.ndarray | None = None, photos: list[Path] | None = None,
+                 dump_inputs: Path | None = None) -> dict:
+    """Run tools/tfjs/predict.mjs: the official @tensorflow/tfjs runtime (WASM backend) in Node.js.
+    dump_inputs: also save the exact float32 inputs the model received (for parity checks)."""
     if not node_available():
         raise TrashureError("Node.js and tools/tfjs/node_modules are needed: run `bash tools/tfjs/setup.sh`")
     cmd = ["node", str(TFJS_TOOL / "predict.mjs"), str(folder)]
@@ -80,7 +85,8 @@ def tfjs_predict(folder: Path, *, batch: np.ndarray | None = None, photos: list[
             cmd += ["--tensor", str(raw), str(len(batch))]
         else:
             cmd += ["--photos", *map(str, photos or [])]
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+        env = {**os.environ, **({"TRASHURE_DUMP_INPUT": str(dump_inputs)} if dump_inputs else {})}
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
     if result.returncode != 0:
         raise TrashureError(f"TF.js prediction failed: {result.stderr.strip()[-2000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])

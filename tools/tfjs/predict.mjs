@@ -3,6 +3,7 @@
 //
 //   node predict.mjs MODEL_DIR --photos a.jpg b.jpg ...   decode, resize 224x224 bilinear, /255 (web contract)
 //   node predict.mjs MODEL_DIR --tensor batch.f32 N       a raw float32 NHWC batch, fed as is (parity checks)
+//   TRASHURE_DUMP_INPUT=FILE                               also write the model inputs (float32 NHWC) to FILE
 //
 // Prints one JSON object: {"backend", "probabilities": [[...], ...], "ms_per_image"}.
 import fs from "node:fs";
@@ -67,6 +68,10 @@ async function main() {
       tf.tensor4d(all.slice(i * per, (i + 1) * per), [1, 224, 224, 3]));
   } else {
     throw new Error("usage: predict.mjs MODEL_DIR --photos FILE... | --tensor FILE N");
+  }
+  if (process.env.TRASHURE_DUMP_INPUT) {
+    const chunks = await Promise.all(inputs.map(async (x) => Buffer.from((await x.data()).buffer)));
+    fs.writeFileSync(process.env.TRASHURE_DUMP_INPUT, Buffer.concat(chunks));
   }
   model.predict(inputs[0]).dispose(); // warm-up
   const probabilities = [];

@@ -14,4 +14,4 @@ fi
 if command -v npm >/dev/null && [ ! -d node_modules/@tensorflow/tfjs-backend-wasm ]; then
   npm ci --no-audit --no-fund --silent
 fi
-echo "TF.js tools ready: $(.venv/bin/python -c 'import tensorflowjs; print("tensorflowjs", tensorflowjs.__version__)' 2>/dev/null)"
+.venv/bin/python convert.py --check
