@@ -46,7 +46,8 @@ def test_home_without_data_shows_model_and_guidance(studio):
     assert "mobilenetv2" in texts(at).lower() or "run" in texts(at)
 
 
-@pytest.mark.parametrize("page", ["pages/dataset.py", "pages/train.py", "pages/results.py", "pages/classify.py"])
+@pytest.mark.parametrize("page", ["pages/dataset.py", "pages/train.py", "pages/results.py", "pages/classify.py",
+                                  "pages/export.py"])
 def test_every_page_renders_without_a_data_folder(studio, page):
     at = open_page(page)
     assert not at.error or page == "pages/dataset.py"
@@ -152,3 +153,18 @@ def test_light_pages_do_not_import_tensorflow(studio):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=REPO)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "False False"
+
+
+def test_export_page_exports_and_offers_downloads(studio, monkeypatch):
+    data = make_dataset(studio / "data", per_class=10)
+    monkeypatch.setenv("TRASHURE_DATA", str(data))
+    at = open_page("pages/export.py")
+    at.multiselect[0].set_value(["keras", "tflite"])
+    next(b for b in at.button if "Export" in b.label).click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    table = at.dataframe[0].value
+    assert list(table["format"]) == ["keras", "tflite"]
+    assert (table["size_mb"] > 5).all() and (table["p50_ms"] > 0).all()
+    assert len(at.get("download_button")) == 2
+    assert (studio / "runs" / "exports" / "shipped-scale255" / "tflite" / "model.tflite").is_file()

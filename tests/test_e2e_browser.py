@@ -22,7 +22,8 @@ from conftest import REPO
 
 ARTIFACTS = REPO / "tests" / "artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-PAGES = {"": "Trashure", "dataset": "Dataset", "train": "Train", "results": "Results", "classify": "Classify"}
+PAGES = {"": "Trashure", "dataset": "Dataset", "train": "Train", "results": "Results", "classify": "Classify",
+         "export": "Export"}
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None or shutil.which("ffmpeg") is None,
