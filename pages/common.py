@@ -32,14 +32,19 @@ def use_app_navigation() -> None:
     Streamlit treats an app with a pages/ folder as an old-style multipage app until the main script
     has called st.navigation once, so a deep link (/train, /classify) as the first request to a fresh
     server runs that page without app.py: with every file of pages/ in the menu and no sidebar. Declaring
-    our navigation here fixes the menu for this run and switches Streamlit to app.py for every later one.
+    our navigation here switches Streamlit to app.py; the one rerun on a session's first page load makes
+    this page's widgets those of the app's own run, so a camera photo or a click is not lost later.
     """
     from streamlit.runtime.pages_manager import PagesManager
 
     if PagesManager.uses_pages_directory:
         set_page_config()
         st.navigation(app_pages())
+        if not st.session_state.get("_trashure_nav_ready"):
+            st.session_state["_trashure_nav_ready"] = True
+            st.rerun()
         sidebar_ui()
+    st.session_state["_trashure_nav_ready"] = True
 
 
 def file_signature(path: Path) -> float:
