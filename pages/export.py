@@ -41,7 +41,7 @@ def options_ui() -> tuple[list[str], int] | None:
 
 def export_ui(model_path: Path, out_dir: Path, formats: list[str], scale: int, data_dir: str | None) -> None:
     from trashure.export import export_model
-    from trashure.exports_report import format_report
+    from trashure.runtimes import format_report
     from trashure.images import load_array
 
     with st.status("Exporting…", expanded=True) as status:

@@ -110,6 +110,10 @@ def settle(page) -> None:
         "() => { const w = document.querySelector('[data-testid=\"stStatusWidget\"]');"
         " return (!w || !w.innerText.includes('Running')) && !document.querySelector('[data-stale=\"true\"]'); }",
         timeout=120_000)
+    # Plotly draws after the script has run: wait until every chart has its SVG.
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')]"
+        ".every(c => c.querySelector('svg.main-svg'))", timeout=60_000)
     page.wait_for_timeout(1000)
 
 
