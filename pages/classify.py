@@ -46,12 +46,16 @@ if photo is not None:
     data = photo.getvalue()
     left, right = st.columns([1, 1])
     try:
+        original = open_image(data)
+        frames = getattr(original, "n_frames", 1)
         prediction = classifier.predict(data)
-        image = to_rgb(open_image(data))
+        image = to_rgb(original)
     except TrashureError as exc:
         st.error(f"This file cannot be classified: {exc}")
     else:
         left.image(image, caption=getattr(photo, "name", "photo"), width="stretch")
+        if frames > 1:
+            left.info(f"An animated image with {frames} frames: the first frame was classified.")
         with right:
             result_ui(prediction, threshold)
 else:

@@ -145,3 +145,18 @@ def test_every_page_renders_without_an_exception(server, browser, path):
     assert PAGES[path] in page.locator("h1").first.inner_text()
     page.screenshot(path=str(ARTIFACTS / f"page-{path or 'home'}.png"), full_page=True)
     assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_upload_above_the_limit_is_refused_with_a_message(server, browser, tmp_path):
+    """.streamlit/config.toml caps uploads at 25 MB; the browser refuses a bigger photo with a message."""
+    big = tmp_path / "huge_photo.jpg"
+    big.write_bytes(b"\xff\xd8\xff\xe0" + os.urandom(26 * 1024 * 1024))
+    page = new_page(browser, server)
+    page.goto(f"{server}/classify")
+    settle(page)
+    page.get_by_role("tab", name="Upload").click()
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(big))
+    page.get_by_text("must be 25.0MB or smaller", exact=False).wait_for(timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / "upload-too-large.png"), full_page=True)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert page.locator('[data-testid="stMetric"]', has_text="Prediction").count() == 0
