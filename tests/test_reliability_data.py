@@ -15,7 +15,7 @@ from PIL import Image
 
 from conftest import REPO, photo
 from trashure.config import TrainConfig
-from trashure.data import decode_dataset, inspect_dataset, scan_dataset, split_dataset
+from trashure.data import decode_dataset, scan_dataset, split_dataset
 from trashure.errors import DatasetError
 from trashure.training import prepare_data
 

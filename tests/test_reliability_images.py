@@ -5,7 +5,6 @@ import io
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image
 
 from conftest import photo
 from trashure.errors import ImageLoadError

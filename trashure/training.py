@@ -73,7 +73,7 @@ def one_hot(labels: np.ndarray, n: int) -> np.ndarray:
     return np.eye(n, dtype=np.float32)[labels]
 
 
-def _keras_sequences():
+def _keras_classes():
     """Keras-dependent classes, defined on first use so that importing this module stays cheap."""
     import keras
 
@@ -244,7 +244,7 @@ def _train_fast(model, data: PreparedData, config: TrainConfig, run: Run | None,
                 history: list, timings: dict, weights_path: Path | None = None) -> dict[str, Any]:
     from trashure.model import build_augmenter, build_head, compile_model, copy_head_weights
 
-    ArrayBatches, RunCallback, ValAccuracyCheckpoint = _keras_sequences()
+    ArrayBatches, RunCallback, ValAccuracyCheckpoint = _keras_classes()
     n_classes = len(data.dataset.classes)
     augmenter = build_augmenter(config) if config.augments else None
     views = config.augmented_views if augmenter is not None else 0
@@ -288,7 +288,7 @@ def _train_exact(model, data: PreparedData, config: TrainConfig, run: Run | None
 
     from trashure.model import build_augmenter, compile_model
 
-    ArrayBatches, RunCallback, ValAccuracyCheckpoint = _keras_sequences()
+    ArrayBatches, RunCallback, ValAccuracyCheckpoint = _keras_classes()
     n_classes = len(data.dataset.classes)
     image = keras.Input(model.input_shape[1:], name="image")
     x = build_augmenter(config)(image) if config.augments else image
