@@ -108,7 +108,8 @@ def settle(page) -> None:
     page.wait_for_selector('[data-testid="stSidebar"] >> text=Trashure studio', timeout=60_000)
     page.wait_for_function(
         "() => { const w = document.querySelector('[data-testid=\"stStatusWidget\"]');"
-        " return (!w || !w.innerText.includes('Running')) && !document.querySelector('[data-stale=\"true\"]'); }",
+        " return (!w || !w.innerText.includes('Running')) && !document.querySelector('[data-stale=\"true\"]')"
+        " && !document.querySelector('[data-testid=\"stSpinner\"]'); }",
         timeout=120_000)
     # Plotly draws after the script has run: wait until every chart has its SVG.
     page.wait_for_function(
@@ -143,6 +144,9 @@ def test_every_page_renders_without_an_exception(server, browser, path):
     settle(page)
     page.locator("h1").first.wait_for(timeout=60_000)
     assert PAGES[path] in page.locator("h1").first.inner_text()
+    if path == "dataset":  # the real photos are all checked and counted
+        page.locator('[data-testid="stMetric"]', has_text="Readable photos").wait_for(timeout=60_000)
+        assert "1875" in page.locator('[data-testid="stMetric"]', has_text="Readable photos").inner_text()
     page.screenshot(path=str(ARTIFACTS / f"page-{path or 'home'}.png"), full_page=True)
     assert page.locator('[data-testid="stException"]').count() == 0
 
