@@ -2,12 +2,10 @@
 
 import streamlit as st
 
-from pages.common import active_classifier
+from pages.common import active_classifier, use_app_navigation
 from trashure import charts, settings
 from trashure.errors import TrashureError
 from trashure.images import open_image, to_rgb
-
-from pages.common import use_app_navigation  # noqa: E402
 
 use_app_navigation()
 

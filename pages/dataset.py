@@ -6,11 +6,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages.common import dataset_listing, dataset_report, folder_signature, thumbnail
+from pages.common import dataset_listing, dataset_report, folder_signature, thumbnail, use_app_navigation
 from trashure import charts, settings
 from trashure.errors import TrashureError
-
-from pages.common import use_app_navigation  # noqa: E402
 
 use_app_navigation()
 

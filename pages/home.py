@@ -4,11 +4,11 @@ from pathlib import Path
 
 import streamlit as st
 
+from pages.common import dataset_listing, folder_signature, use_app_navigation
 from trashure import settings
 from trashure.catalog import model_card
 from trashure.config import CLASSES
-
-from pages.common import use_app_navigation  # noqa: E402
+from trashure.errors import TrashureError
 
 use_app_navigation()
 
@@ -44,12 +44,15 @@ def dataset_ui(data_dir: Path | None) -> None:
         st.info("No data folder yet. Choose one on the Dataset page, or start the app with "
                 "`TRASHURE_DATA=/path/to/photos streamlit run app.py` (one sub-folder per class).")
         return
-    counts = {p.name: sum(1 for _ in p.rglob("*") if _.is_file() and not _.name.startswith("."))
-              for p in sorted(Path(data_dir).iterdir()) if p.is_dir() and not p.name.startswith(".")}
+    try:
+        counts = {c: len(files) for c, files in dataset_listing(str(data_dir), folder_signature(Path(data_dir))).items()}
+    except TrashureError as exc:
+        st.warning(str(exc))
+        return
     cols = st.columns(max(len(counts), 1))
     for col, (name, n) in zip(cols, counts.items()):
         col.metric(name.replace("_", " "), n)
-    st.caption(f"`{data_dir}` · {sum(counts.values())} files")
+    st.caption(f"`{data_dir}` · {sum(counts.values())} photos (not yet checked: see the Dataset page)")
 
 
 def links_ui() -> None:

@@ -5,14 +5,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages.common import thumbnail
+from pages.common import thumbnail, use_app_navigation
 from trashure import charts, settings
 from trashure.catalog import model_card
 from trashure.config import DEFAULT_MODEL_PATH
 from trashure.errors import TrashureError
 from trashure.runs import list_runs
-
-from pages.common import use_app_navigation  # noqa: E402
 
 use_app_navigation()
 

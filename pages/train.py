@@ -4,13 +4,12 @@ from pathlib import Path
 
 import streamlit as st
 
+from pages.common import use_app_navigation
 from trashure import charts, settings
 from trashure.config import TrainConfig
 from trashure.errors import TrashureError
 from trashure.launcher import cancel_run, current_run, start_run
 from trashure.runs import elapsed_seconds, get_run, list_runs
-
-from pages.common import use_app_navigation  # noqa: E402
 
 use_app_navigation()
 

@@ -17,6 +17,7 @@ MODELS_DIR = REPO_ROOT / "models"
 DEFAULT_MODEL_PATH = MODELS_DIR / "mobilenetv2_trashure.keras"
 BASE_WEIGHTS_PATH = MODELS_DIR / "mobilenetv2_imagenet_notop.weights.h5"
 MODEL_FILENAME = "mobilenetv2_trashure.keras"
+TFJS_TOOL_DIR = REPO_ROOT / "tools" / "tfjs"  # the TF.js converter venv and the Node runtime
 
 
 def default_runs_dir() -> Path:

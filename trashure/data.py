@@ -8,7 +8,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence, TypeVar
 
 import numpy as np
 
@@ -17,6 +17,7 @@ from trashure.errors import DatasetError, ImageLoadError
 from trashure.images import load_array, open_image, oriented_size
 
 SPLITS = ("train", "val", "test")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -167,19 +168,28 @@ class ImageCheck:
     problem: str | None
 
 
-def _check_one(record: ImageRecord) -> ImageCheck:
+def _read(read: Callable[[Path], T], record: ImageRecord) -> T | str:
+    """read(record.path), or the reason it failed as a string: one odd file never stops a scan."""
     try:
-        return ImageCheck(record, oriented_size(open_image(record.path)), None)
+        return read(record.path)
     except ImageLoadError as exc:
-        return ImageCheck(record, None, str(exc).split(": ", 1)[-1])
-    except Exception as exc:  # never let one odd file stop a scan
-        return ImageCheck(record, None, f"cannot be read ({exc})")
+        return str(exc).split(": ", 1)[-1]  # the message without the path, which the report shows
+    except Exception as exc:
+        return f"cannot be read ({exc})"
+
+
+def _map_threads(fn: Callable[[ImageRecord], T], records: Sequence[ImageRecord],
+                 workers: int | None = None) -> list[T]:
+    # Pillow releases the GIL while decoding, so threads use every core.
+    with ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 2) * 2)) as pool:
+        return list(pool.map(fn, records))
 
 
 def check_images(records: Sequence[ImageRecord], workers: int | None = None) -> list[ImageCheck]:
-    """Fully decode every photo (in parallel threads; Pillow releases the GIL) and report problems."""
-    with ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 2) * 2)) as pool:
-        return list(pool.map(_check_one, records))
+    """Fully decode every photo and report its shown size or its problem."""
+    results = _map_threads(lambda r: _read(lambda p: oriented_size(open_image(p)), r), records, workers)
+    return [ImageCheck(r, None, res) if isinstance(res, str) else ImageCheck(r, res, None)
+            for r, res in zip(records, results)]
 
 
 def verified_dataset(root: str | Path, classes: Sequence[str] | None = None) -> tuple[Dataset, list[ImageCheck]]:
@@ -191,21 +201,10 @@ def verified_dataset(root: str | Path, classes: Sequence[str] | None = None) -> 
     return dataset, checks
 
 
-def _try_load(record: ImageRecord, size: int) -> np.ndarray | str:
-    try:
-        return load_array(record.path, size)
-    except ImageLoadError as exc:
-        return str(exc).split(": ", 1)[-1]
-    except Exception as exc:  # never let one odd file stop a run
-        return f"cannot be read ({exc})"
-
-
 def decode_dataset(dataset: Dataset, size: int = IMAGE_SIZE, workers: int | None = None) -> np.ndarray:
-    """Decode every photo to an (n, size, size, 3) uint8 array in parallel threads (Pillow releases
-    the GIL). Photos that fail move from dataset.records to dataset.problems; the array rows follow
-    the remaining dataset.records."""
-    with ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 2) * 2)) as pool:
-        results = list(pool.map(lambda r: _try_load(r, size), dataset.records))
+    """Decode every photo to an (n, size, size, 3) uint8 array. Photos that fail move from
+    dataset.records to dataset.problems; the array rows follow the remaining dataset.records."""
+    results = _map_threads(lambda r: _read(lambda p: load_array(p, size), r), dataset.records, workers)
     good = [(r, a) for r, a in zip(dataset.records, results) if not isinstance(a, str)]
     dataset.problems += [FileProblem(r.relpath, a) for r, a in zip(dataset.records, results) if isinstance(a, str)]
     dataset.records = [r for r, _ in good]

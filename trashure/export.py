@@ -23,12 +23,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from trashure.config import MODEL_FILENAME, REPO_ROOT
+from trashure.config import MODEL_FILENAME, TFJS_TOOL_DIR
 from trashure.errors import TrashureError
 
 FORMATS = ("keras", "savedmodel", "tflite", "tflite-int8", "tfjs")
 TFLITE_NAME = "model.tflite"
-TFJS_TOOL = REPO_ROOT / "tools" / "tfjs"
 
 
 class ExportError(TrashureError):
@@ -125,11 +124,11 @@ def export_savedmodel(model, folder: Path) -> None:
 
 def tfjs_converter_command() -> list[str]:
     """How to run the official converter: its own virtual environment (see tools/tfjs/README.md)."""
-    python = Path(os.environ.get("TRASHURE_TFJS_PYTHON", TFJS_TOOL / ".venv" / "bin" / "python"))
+    python = Path(os.environ.get("TRASHURE_TFJS_PYTHON", TFJS_TOOL_DIR / ".venv" / "bin" / "python"))
     if not python.exists():
         raise ExportError(f"the TF.js converter environment is missing ({python}); create it with "
                           "`bash tools/tfjs/setup.sh` (pip-installs tensorflowjs in its own venv)")
-    return [str(python), str(TFJS_TOOL / "convert.py")]
+    return [str(python), str(TFJS_TOOL_DIR / "convert.py")]
 
 
 def export_tfjs(savedmodel_dir: Path, folder: Path) -> None:

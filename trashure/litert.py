@@ -34,6 +34,22 @@ def to_tflite(model, representative: Iterable[np.ndarray] | None = None) -> byte
         return converter.convert()
 
 
+def cached_tflite(name: str, convert: Callable[[], bytes]) -> bytes:
+    """A TFLite conversion (~8 s, deterministic for its name's key) kept in the cache folder."""
+    from trashure.config import default_cache_dir
+    from trashure.runs import atomic_write_bytes
+
+    path = default_cache_dir() / name
+    if path.is_file() and path.stat().st_size > 0:
+        return path.read_bytes()
+    content = convert()
+    try:
+        atomic_write_bytes(path, content)
+    except OSError:
+        pass  # a read-only cache folder only costs the next run the conversion
+    return content
+
+
 def default_threads() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 

@@ -84,28 +84,25 @@ def classes_for(n_outputs: int, card: dict[str, Any], path: Path) -> tuple[str, 
     return classes
 
 
-def tflite_for(model_path: Path) -> Path:
+def tflite_for(model_path: Path) -> Path | bytes:
     """A float32 TFLite twin of a .keras model: the committed sibling (<name>.tflite) when its card says
     it was made from this exact file, else a cached conversion keyed by the file's sha256."""
-    from trashure.config import default_cache_dir
-    from trashure.runs import atomic_write_bytes
+    from trashure.litert import cached_tflite, to_tflite
     from trashure.weights import sha256_file
 
     sha = sha256_file(model_path)
     sibling = model_path.with_suffix(".tflite")
     if sibling.is_file() and read_card(model_path).get("tflite", {}).get("source_sha256") == sha:
         return sibling
-    cached = default_cache_dir() / f"model-{sha[:24]}.tflite"
-    if not (cached.is_file() and cached.stat().st_size > 0):
-        from trashure.litert import to_tflite
 
+    def convert() -> bytes:
         model = load_keras_model(model_path)
         try:
-            content = to_tflite(model)
+            return to_tflite(model)
         except Exception as exc:
             raise ModelLoadError(f"{model_path} could not be converted for LiteRT: {exc}") from None
-        atomic_write_bytes(cached, content)
-    return cached
+
+    return cached_tflite(f"model-{sha[:24]}.tflite", convert)
 
 
 class Classifier:

@@ -17,11 +17,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from trashure.config import MODEL_FILENAME
+from trashure.config import MODEL_FILENAME, TFJS_TOOL_DIR
 from trashure.errors import TrashureError
 
 Runner = Callable[[np.ndarray], np.ndarray]
-TFJS_TOOL = Path(__file__).resolve().parent.parent / "tools" / "tfjs"
 
 
 def keras_runner(folder: Path) -> Runner:
@@ -68,7 +67,7 @@ def tflite_runner(folder_or_file: Path, threads: int | None = None) -> Runner:
 
 
 def node_available() -> bool:
-    return shutil.which("node") is not None and (TFJS_TOOL / "node_modules" / "@tensorflow" / "tfjs").is_dir()
+    return shutil.which("node") is not None and (TFJS_TOOL_DIR / "node_modules" / "@tensorflow" / "tfjs").is_dir()
 
 
 def tfjs_predict(folder: Path, *, batch: np.ndarray | None = None, photos: list[Path] | None = None,
@@ -77,7 +76,7 @@ def tfjs_predict(folder: Path, *, batch: np.ndarray | None = None, photos: list[
     dump_inputs: also save the exact float32 inputs the model received (for parity checks)."""
     if not node_available():
         raise TrashureError("Node.js and tools/tfjs/node_modules are needed: run `bash tools/tfjs/setup.sh`")
-    cmd = ["node", str(TFJS_TOOL / "predict.mjs"), str(folder)]
+    cmd = ["node", str(TFJS_TOOL_DIR / "predict.mjs"), str(folder)]
     with tempfile.TemporaryDirectory() as tmp:
         if batch is not None:
             raw = Path(tmp) / "batch.f32"

@@ -181,23 +181,15 @@ def feature_runner(model, weights_path: Path | None = None):
     keyed by the base weights' sha256 and the TensorFlow version, since the frozen base never changes."""
     import tensorflow as tf
 
-    from trashure.config import BASE_WEIGHTS_PATH, default_cache_dir
-    from trashure.litert import LiteRTModel, to_tflite
+    from trashure.config import BASE_WEIGHTS_PATH
+    from trashure.litert import LiteRTModel, cached_tflite, to_tflite
     from trashure.model import build_feature_extractor
-    from trashure.runs import atomic_write_bytes
     from trashure.weights import sha256_file
 
     weights = Path(weights_path or BASE_WEIGHTS_PATH)
     key = f"{sha256_file(weights)[:16]}-tf{tf.__version__}-{model.input_shape[1]}"
-    cached = default_cache_dir() / f"mobilenetv2_features-{key}.tflite"
-    if cached.is_file() and cached.stat().st_size > 0:
-        return LiteRTModel(cached.read_bytes())
-    content = to_tflite(build_feature_extractor(model))
-    try:
-        atomic_write_bytes(cached, content)
-    except OSError:
-        pass  # a read-only cache folder only costs the next run the conversion
-    return LiteRTModel(content)
+    return LiteRTModel(cached_tflite(f"mobilenetv2_features-{key}.tflite",
+                                     lambda: to_tflite(build_feature_extractor(model))))
 
 
 def extract_features(runner, images: np.ndarray, augmenter=None, views: int = 0, batch_size: int = 16,
