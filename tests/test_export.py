@@ -93,7 +93,8 @@ def test_tfjs_in_the_official_runtime_matches_keras(exported, test_split, keras_
 def test_int8_agrees_with_keras(exported, test_split, keras_probs):
     """Full-integer int8 (per-channel weights, 200 calibration photos) keeps the accuracy within a point.
     Its top-1 agreement with Keras measures 95.2% on this split (9 of 187 photos flip, all with a float
-    margin under 0.55): below the 98% the export issue asks for, which stays open; this guards the level."""
+    margin under 0.55): below the 98% the export issue asks for, which stays open (what was tried is in
+    docs/experiments.md); this guards the level."""
     out, _ = exported
     probs = load_runner("tflite-int8", out / "tflite-int8")(test_split[1])
     labels = test_split[2]
