@@ -65,14 +65,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=default_data_dir())
     parser.add_argument("--seeds", default="42", help="comma-separated split seeds")
-    parser.add_argument("--seed", type=int, help="one split seed (same as --seeds N)")
     parser.add_argument("--modes", default="exact,fast-cold,fast",
                         help="exact, fast-cold (first run: converts the frozen base to TFLite), fast (cached base)")
     args = parser.parse_args()
     if not args.data or not Path(args.data).is_dir():
         print("no data folder: give --data or put ../shared/data/trashnet4 beside the repo", file=sys.stderr)
         return 2
-    seeds = [args.seed] if args.seed is not None else [int(s) for s in args.seeds.split(",")]
+    seeds = [int(s) for s in args.seeds.split(",")]
     results = []
     with tempfile.TemporaryDirectory() as runs_dir:
         for seed in seeds:
