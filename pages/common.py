@@ -55,12 +55,15 @@ def file_signature(path: Path) -> float:
         return 0
 
 
-def folder_signature(path: Path) -> tuple:
+def folder_signature(paths: Path | list[Path]) -> tuple:
     """A cache key that changes when photos are added to or removed from a class folder."""
-    try:
-        return tuple(sorted((p.name, p.stat().st_mtime_ns) for p in path.iterdir() if p.is_dir()))
-    except OSError:
-        return ()
+    out = []
+    for path in [paths] if isinstance(paths, Path) else paths:
+        try:
+            out.append(tuple(sorted((p.name, p.stat().st_mtime_ns) for p in Path(path).iterdir() if p.is_dir())))
+        except OSError:
+            out.append(())
+    return tuple(out)
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=3)
@@ -76,21 +79,21 @@ def active_classifier():
 
 
 @st.cache_data(show_spinner="Checking every photo…", max_entries=4)
-def dataset_report(path: str, signature: tuple) -> dict:
+def dataset_report(paths: tuple[str, ...], signature: tuple) -> dict:
     from trashure.data import inspect_dataset
 
-    return inspect_dataset(path)
+    return inspect_dataset(list(paths))
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def dataset_listing(path: str, signature: tuple) -> dict[str, list[str]]:
-    """Relative paths of the photos of each class (listing only, no decoding)."""
-    from trashure.data import scan_dataset
+def dataset_listing(paths: tuple[str, ...], signature: tuple) -> dict[str, list[str]]:
+    """Paths of the photos of each class, over every chosen folder (listing only, no decoding)."""
+    from trashure.data import scan_sources
 
-    dataset = scan_dataset(path)
+    dataset = scan_sources(list(paths))
     out: dict[str, list[str]] = {c: [] for c in dataset.classes}
     for r in dataset.records:
-        out[r.class_name].append(r.relpath)
+        out[r.class_name].append(str(r.path))
     return out
 
 
@@ -108,10 +111,11 @@ def thumbnail(path: str, size: int = 256):
 def sidebar_ui() -> None:
     with st.sidebar:
         st.markdown("### ♻️ Trashure studio")
-        data_dir = settings.active_data_dir()
+        data_dirs = [d for d in settings.active_data_dirs() if Path(d).is_dir()]
         st.caption("Dataset")
-        if data_dir and Path(data_dir).is_dir():
-            st.markdown(f"📁 `{Path(data_dir).name}`", help=str(data_dir))
+        if data_dirs:
+            st.markdown(" + ".join(f"📁 `{Path(d).name}`" for d in data_dirs),
+                        help="\n".join(str(d) for d in data_dirs))
         else:
             st.markdown("📁 *none chosen* — see the Dataset page")
         model_path = settings.active_model_path()

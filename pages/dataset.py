@@ -8,25 +8,39 @@ import streamlit as st
 
 from pages.common import dataset_listing, dataset_report, folder_signature, thumbnail, use_app_navigation
 from trashure import charts, settings
+from trashure.config import SHARED_DATA_DIR
 from trashure.errors import TrashureError
 
 use_app_navigation()
 
 
-def folder_ui() -> Path | None:
-    current = settings.active_data_dir()
+def known_folders(current: list[Path]) -> list[str]:
+    """The folders to offer: the active ones, then the shared data folders beside the repository."""
+    shared = sorted(str(p) for p in SHARED_DATA_DIR.iterdir() if p.is_dir()) if SHARED_DATA_DIR.is_dir() else []
+    return list(dict.fromkeys([str(p) for p in current] + shared))
+
+
+def folder_ui() -> list[Path]:
+    """The data folders to work on (merged by class name); returns the active ones."""
+    current = settings.active_data_dirs()
     with st.form("data_folder"):
-        chosen = st.text_input("Data folder (one sub-folder of photos per class)",
-                               value=str(current) if current else "", placeholder="/path/to/photos")
-        if st.form_submit_button("Use this folder") and chosen.strip():
-            path = Path(chosen.strip()).expanduser()
-            if path.is_dir():
-                settings.set_active_data_dir(path)
+        chosen = st.multiselect("Data folders (each with one sub-folder of photos per class; merged by class name)",
+                                known_folders(current), default=[str(p) for p in current],
+                                format_func=lambda p: f"{Path(p).name}  ·  {p}")
+        extra = st.text_input("Add a folder", placeholder="/path/to/photos")
+        if st.form_submit_button("Use these folders"):
+            paths = [Path(p) for p in chosen] + ([Path(extra.strip()).expanduser()] if extra.strip() else [])
+            bad = [p for p in paths if not p.is_dir()]
+            if bad:
+                st.error(f"`{bad[0]}` is not a folder.")
+            elif not paths:
+                st.error("Choose at least one folder.")
+            else:
+                settings.set_active_data_dirs(paths)
                 st.rerun()
-            st.error(f"`{path}` is not a folder.")
     if not current:
-        st.info("No data folder yet. Enter one above, set `TRASHURE_DATA`, or place the TrashNet copy at "
-                "`../shared/data/trashnet4` beside the repository. Expected layout: "
+        st.info("No data folder yet. Enter one above, set `TRASHURE_DATA`, or place the shared data at "
+                "`../shared/data/` beside the repository. Expected layout: "
                 "`photos/can/*.jpg`, `photos/glass_bottle/*.jpg`, `photos/other/*.jpg`, `photos/plastic_bottle/*.jpg`.")
     return current
 
@@ -42,6 +56,13 @@ def overview_ui(report: dict) -> None:
     left, right = st.columns(2)
     left.plotly_chart(charts.class_counts(counts))
     right.plotly_chart(charts.image_sizes(report["image_sizes"]))
+    if len(report["counts_per_source"]) > 1:
+        st.subheader("Per source folder")
+        st.caption("Each folder is a source: the split keeps every source's own 80/10/10, and Results reports "
+                   "accuracy per source.")
+        table = pd.DataFrame(report["counts_per_source"]).T
+        table["total"] = table.sum(axis=1)
+        st.dataframe(table)
 
 
 def split_ui(report: dict) -> None:
@@ -54,7 +75,7 @@ def split_ui(report: dict) -> None:
     st.dataframe(table)
 
 
-def samples_ui(listing: dict[str, list[str]], root: Path) -> None:
+def samples_ui(listing: dict[str, list[str]]) -> None:
     st.subheader("Samples")
     cols = st.columns([3, 1, 1])
     classes = cols[0].multiselect("Classes", list(listing), default=list(listing))
@@ -67,13 +88,14 @@ def samples_ui(listing: dict[str, list[str]], root: Path) -> None:
         picks = rng.sample(files, min(per_class, len(files)))
         st.markdown(f"**{name}** · {len(files)} photos")
         grid = st.columns(6)
-        for i, rel in enumerate(picks):
+        for i, path in enumerate(picks):
             try:
-                image, (w, h) = thumbnail(str(root / rel))
+                image, (w, h) = thumbnail(path)
             except TrashureError as exc:
-                grid[i % 6].warning(f"{rel}: {exc}")
+                grid[i % 6].warning(f"{Path(path).name}: {exc}")
                 continue
-            grid[i % 6].image(image, caption=f"{Path(rel).name} · {w}×{h}", width="stretch")
+            grid[i % 6].image(image, caption=f"{Path(path).parent.parent.name}/{Path(path).name} · {w}×{h}",
+                              width="stretch")
 
 
 def problems_ui(report: dict) -> None:
@@ -87,36 +109,36 @@ def problems_ui(report: dict) -> None:
             st.success("Every file in the class folders is a readable photo.")
 
 
-def augmentation_ui(listing: dict[str, list[str]], root: Path) -> None:
+def augmentation_ui(listing: dict[str, list[str]]) -> None:
     st.subheader("Augmentation preview")
     st.caption("One photo through the training augmentation (horizontal flip, ±20° rotation, ±20% brightness), "
                "exactly the Keras layers used in training.")
-    options = [rel for files in listing.values() for rel in files[:50]]
+    options = [path for files in listing.values() for path in files[:50]]
     if not options:
         return
-    rel = st.selectbox("Photo", options)
+    path = st.selectbox("Photo", options, format_func=lambda p: "/".join(Path(p).parts[-3:]))
     if st.button("Show 6 augmented versions"):
         from trashure.augment import augmented_versions
 
-        images = augmented_versions(root / rel, 6, seed=random.randrange(1 << 30))
+        images = augmented_versions(Path(path), 6, seed=random.randrange(1 << 30))
         cols = st.columns(7)
-        cols[0].image(thumbnail(str(root / rel))[0], caption="original")
+        cols[0].image(thumbnail(path)[0], caption="original")
         for col, image in zip(cols[1:], images):
             col.image(image, caption="augmented")
 
 
 st.title("🗂️ Dataset")
-data_dir = folder_ui()
-if data_dir:
-    signature = folder_signature(Path(data_dir))
+data_dirs = folder_ui()
+if data_dirs:
+    paths, signature = tuple(str(p) for p in data_dirs), folder_signature(data_dirs)
     try:
-        report = dataset_report(str(data_dir), signature)
-        listing = dataset_listing(str(data_dir), signature)
+        report = dataset_report(paths, signature)
+        listing = dataset_listing(paths, signature)
     except TrashureError as exc:
         st.error(str(exc))
         st.stop()
     overview_ui(report)
     split_ui(report)
     problems_ui(report)
-    samples_ui(listing, Path(data_dir))
-    augmentation_ui(listing, Path(data_dir))
+    samples_ui(listing)
+    augmentation_ui(listing)

@@ -18,15 +18,14 @@ use_app_navigation()
 SHIPPED = "Shipped model (models/)"
 
 
-def source_ui() -> tuple[str, Path, str | None]:
+def source_ui() -> tuple[str, Path, list[str]]:
     runs = [r for r in list_runs() if r.has_model and r.state == "done"]
     labels = [SHIPPED] + [r.id for r in runs]
     choice = st.selectbox("Model to export", labels)
     if choice == SHIPPED:
-        data_dir = settings.active_data_dir()
-        return "shipped", DEFAULT_MODEL_PATH, str(data_dir) if data_dir else None
+        return "shipped", DEFAULT_MODEL_PATH, [str(d) for d in settings.active_data_dirs()]
     run = next(r for r in runs if r.id == choice)
-    return run.id, run.model_path, run.config().get("data_dir")
+    return run.id, run.model_path, [str(d) for d in run.data_dirs()]
 
 
 def options_ui() -> tuple[list[str], int] | None:
@@ -39,16 +38,16 @@ def options_ui() -> tuple[list[str], int] | None:
     return formats, int(scale)
 
 
-def export_ui(model_path: Path, out_dir: Path, formats: list[str], scale: int, data_dir: str | None) -> None:
+def export_ui(model_path: Path, out_dir: Path, formats: list[str], scale: int, data_dirs: list[str]) -> None:
     from trashure.export import export_model
     from trashure.runtimes import format_report
     from trashure.images import load_array
 
     with st.status("Exporting…", expanded=True) as status:
         try:
-            export_model(model_path, out_dir, formats, scale, data_dir, echo=st.write)
+            export_model(model_path, out_dir, formats, scale, data_dirs or None, echo=st.write)
             st.write("measuring latency per format")
-            photo = next(iter(sorted(Path(data_dir).rglob("*.jpg"))), None) if data_dir else None
+            photo = next(iter(sorted(Path(data_dirs[0]).rglob("*.jpg"))), None) if data_dirs else None
             image = load_array(photo) if photo else np.full((224, 224, 3), 128, np.uint8)
             st.session_state["export_report"] = (str(out_dir), format_report(out_dir, formats, image, scale))
             status.update(label="Export done", state="complete")
@@ -77,12 +76,12 @@ def downloads_ui() -> None:
 st.title("📦 Export")
 st.caption("For web and mobile apps: Keras, SavedModel, TFLite float32 and int8, TF.js graph model. "
            "Each format is checked in its own runtime by the test suite.")
-source_id, model_path, data_dir = source_ui()
+source_id, model_path, data_dirs = source_ui()
 choice = options_ui()
 if choice is not None:
     formats, scale = choice
     if not formats:
         st.warning("Choose at least one format.")
     else:
-        export_ui(model_path, default_runs_dir() / "exports" / f"{source_id}-scale{scale}", formats, scale, data_dir)
+        export_ui(model_path, default_runs_dir() / "exports" / f"{source_id}-scale{scale}", formats, scale, data_dirs)
 downloads_ui()

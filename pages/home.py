@@ -38,21 +38,24 @@ def model_ui(card: dict, path: Path) -> None:
                f"run {card.get('run_id', '?')}")
 
 
-def dataset_ui(data_dir: Path | None) -> None:
+def dataset_ui(data_dirs: list[Path]) -> None:
     st.subheader("Dataset")
-    if not data_dir or not Path(data_dir).is_dir():
+    data_dirs = [d for d in data_dirs if Path(d).is_dir()]
+    if not data_dirs:
         st.info("No data folder yet. Choose one on the Dataset page, or start the app with "
                 "`TRASHURE_DATA=/path/to/photos streamlit run app.py` (one sub-folder per class).")
         return
     try:
-        counts = {c: len(files) for c, files in dataset_listing(str(data_dir), folder_signature(Path(data_dir))).items()}
+        listing = dataset_listing(tuple(str(d) for d in data_dirs), folder_signature(data_dirs))
     except TrashureError as exc:
         st.warning(str(exc))
         return
+    counts = {c: len(files) for c, files in listing.items()}
     cols = st.columns(max(len(counts), 1))
     for col, (name, n) in zip(cols, counts.items()):
         col.metric(name.replace("_", " "), n)
-    st.caption(f"`{data_dir}` · {sum(counts.values())} photos (not yet checked: see the Dataset page)")
+    st.caption(" + ".join(f"`{d.name}`" for d in data_dirs)
+               + f" · {sum(counts.values())} photos (not yet checked: see the Dataset page)")
 
 
 def links_ui() -> None:
@@ -68,4 +71,4 @@ header_ui()
 links_ui()
 model_path = settings.active_model_path()
 model_ui(model_card(model_path), model_path)
-dataset_ui(settings.active_data_dir())
+dataset_ui(settings.active_data_dirs())

@@ -30,7 +30,7 @@ def metrics_ui(accuracy, loss, n_images, best_val=None) -> None:
     cols[0].metric("Test accuracy", f"{accuracy:.2%}" if accuracy is not None else "–")
     cols[1].metric("Test loss", f"{loss:.4f}" if loss is not None else "–")
     cols[2].metric("Test photos", n_images if n_images is not None else "–")
-    cols[3].metric("Best val accuracy", f"{best_val:.2%}" if best_val is not None else "–")
+    cols[3].metric("Val accuracy (kept weights)", f"{best_val:.2%}" if best_val is not None else "–")
 
 
 def curves_ui(history) -> None:
@@ -52,19 +52,43 @@ def confusion_ui(matrix, classes, per_class) -> None:
     right.dataframe(table.style.format({"precision": "{:.3f}", "recall": "{:.3f}", "f1": "{:.3f}"}))
 
 
-def mistakes_ui(rows, data_dir: Path | None) -> None:
+def per_source_ui(per_source: dict) -> None:
+    """Accuracy on each source folder's test part, with its 95% interval: a model that only knows one
+    source shows it here."""
+    if not per_source:
+        return
+    st.subheader("Per source folder")
+    rows = [{"source": name, "test photos": m["n_images"], "accuracy": m["accuracy"],
+             "95% interval": (f"{m['accuracy_ci95'][0]:.1%} – {m['accuracy_ci95'][1]:.1%}"
+                              if m.get("accuracy_ci95") else "–"),
+             "loss": m["loss"]} for name, m in per_source.items()]
+    st.dataframe(pd.DataFrame(rows), hide_index=True,
+                 column_config={"accuracy": st.column_config.NumberColumn(format="percent"),
+                                "loss": st.column_config.NumberColumn(format="%.4f")})
+
+
+def source_dirs(dirs: list[Path]) -> dict[str, Path]:
+    """Source name -> folder; '' -> the first folder, for predictions recorded before sources existed."""
+    out = {d.name: d for d in dirs}
+    if dirs:
+        out[""] = dirs[0]
+    return out
+
+
+def mistakes_ui(rows, dirs: dict[str, Path]) -> None:
     wrong = [r for r in rows if r.get("correct") == "0"]
     st.subheader(f"Misclassified test photos ({len(wrong)})")
     if not wrong:
         st.caption("None." if rows else "No per-photo predictions recorded for this run.")
         return
-    if not data_dir or not data_dir.is_dir():
+    if not any(d.is_dir() for d in dirs.values()):
         st.dataframe(pd.DataFrame(wrong)[["file", "true", "predicted", "confidence"]], hide_index=True)
         return
     cols = st.columns(6)
     for i, r in enumerate(sorted(wrong, key=lambda r: -float(r["confidence"]))):
+        folder = dirs.get(r.get("source", ""), dirs.get(""))
         try:
-            image, _ = thumbnail(str(data_dir / r["file"]))
+            image, _ = thumbnail(str(folder / r["file"]))
         except TrashureError:
             cols[i % 6].caption(f"{r['file']} (not readable now)")
             continue
@@ -86,10 +110,11 @@ def shipped_ui() -> None:
         st.warning("No card for the shipped model.")
         return
     m = card["metrics"]
-    metrics_ui(m["test_accuracy"], m["test_loss"], m["test_images"], m.get("best_val_accuracy"))
+    metrics_ui(m["test_accuracy"], m["test_loss"], m["test_images"], m.get("kept_val_accuracy", m.get("best_val_accuracy")))
     use_model_ui(DEFAULT_MODEL_PATH, "shipped model")
     curves_ui(card.get("history", []))
     confusion_ui(m["confusion_matrix"], card["classes"], m["per_class"])
+    per_source_ui(m.get("per_source", {}))
     with st.expander("Model card"):
         st.json(card)
 
@@ -103,14 +128,15 @@ def run_ui(run) -> None:
     elif status.get("state") == "cancelled":
         st.warning("This run was cancelled.")
     if metrics:
-        metrics_ui(metrics["accuracy"], metrics["loss"], metrics["n_images"], metrics.get("best_val_accuracy"))
+        metrics_ui(metrics["accuracy"], metrics["loss"], metrics["n_images"],
+                   metrics.get("kept_val_accuracy", metrics.get("best_val_accuracy")))
         if run.has_model:
             use_model_ui(run.model_path, run.id)
     curves_ui(run.history())
     if metrics:
         confusion_ui(metrics["confusion_matrix"], metrics["classes"], metrics["per_class"])
-        data_dir = run.config().get("data_dir")
-        mistakes_ui(run.predictions(), Path(data_dir) if data_dir else None)
+        per_source_ui(metrics.get("per_source", {}))
+        mistakes_ui(run.predictions(), source_dirs(run.data_dirs()))
 
 
 def comparison_ui(runs) -> None:

@@ -18,34 +18,50 @@ def options_ui() -> TrainConfig | None:
     """The training form; returns a config when Start is pressed."""
     defaults = TrainConfig()
     with st.form("train_options"):
-        cols = st.columns(3)
+        cols = st.columns(4)
         mode = cols[0].radio("Mode", ["fast", "exact"], horizontal=True,
-                             help="fast: cache the frozen base's features once (minutes). "
-                                  "exact: the reference notebook verbatim (much slower).")
+                             help="fast: Trashure's recipe; the frozen base runs once per cached view (minutes). "
+                                  "exact: the reference notebook verbatim, every epoch through the whole model "
+                                  "(much slower; the options below that it lacks are switched off).")
         epochs = cols[0].number_input("Max epochs", 1, 200, defaults.epochs)
         patience = cols[0].number_input("Early-stopping patience", 0, 50, defaults.patience)
-        learning_rate = cols[1].number_input("Learning rate", 1e-6, 1e-1, defaults.learning_rate, format="%.5f")
+        learning_rate = cols[0].number_input("Learning rate", 1e-6, 1e-1, defaults.learning_rate, format="%.5f")
         batch_size = cols[1].number_input("Batch size", 1, 512, defaults.batch_size)
         seed = cols[1].number_input("Seed (split and training)", 0, 2**31 - 1, defaults.seed)
+        balanced = cols[1].checkbox("Balance the classes in the loss", defaults.class_weighting == "balanced",
+                                    help="Every class weighs the same (the merged data is far from balanced).")
         flip = cols[2].checkbox("Horizontal flip", defaults.augment_flip)
         rotation = cols[2].slider("Rotation (± degrees)", 0, 45, int(defaults.augment_rotation_degrees))
         brightness = cols[2].slider("Brightness (± fraction)", 0.0, 0.5, defaults.augment_brightness, 0.05)
+        paste = cols[2].slider("Paste plain-board photos onto new backgrounds", 0.0, 1.0,
+                               defaults.paste_probability, 0.1,
+                               help="Share of augmented views whose object is cut out of a plain board and pasted "
+                                    "onto a generated floor, table or texture.")
+        noise = cols[2].checkbox("Camera noise (crop, colour, blur, JPEG)", defaults.photo_noise)
         views = cols[2].number_input("Augmented views per photo (fast mode)", 0, 16, defaults.augmented_views)
+        blocks = cols[3].number_input("Fine-tune: top blocks to unfreeze (0: off)", 0, 16, defaults.fine_tune_blocks)
+        ft_epochs = cols[3].number_input("Fine-tune: max epochs", 0, 100, defaults.fine_tune_epochs)
+        ft_lr = cols[3].number_input("Fine-tune: learning rate", 1e-7, 1e-2, defaults.fine_tune_learning_rate,
+                                     format="%.6f")
+        ft_patience = cols[3].number_input("Fine-tune: patience", 0, 50, defaults.fine_tune_patience)
         if not st.form_submit_button("▶ Start training", type="primary"):
             return None
     try:
         return TrainConfig(mode=mode, epochs=int(epochs), patience=int(patience), learning_rate=float(learning_rate),
                            batch_size=int(batch_size), seed=int(seed), augment_flip=flip,
                            augment_rotation_degrees=float(rotation), augment_brightness=float(brightness),
-                           augmented_views=int(views))
+                           augmented_views=int(views), class_weighting="balanced" if balanced else "none",
+                           paste_probability=float(paste), photo_noise=noise, fine_tune_blocks=int(blocks),
+                           fine_tune_epochs=int(ft_epochs), fine_tune_learning_rate=float(ft_lr),
+                           fine_tune_patience=int(ft_patience))
     except ValueError as exc:
         st.error(str(exc))
         return None
 
 
-def start_ui(config: TrainConfig, data_dir: Path) -> None:
+def start_ui(config: TrainConfig, data_dirs: list[Path]) -> None:
     try:
-        run = start_run(config, data_dir)
+        run = start_run(config, data_dirs)
     except TrashureError as exc:
         st.warning(str(exc))
         return
@@ -80,8 +96,13 @@ def live_run_ui(run_id: str) -> None:
     epoch = int(status.get("epoch") or 0)
     st.markdown(f"#### Run `{run.id}` · {state}")
     phase = status.get("phase", "")
-    fraction = epoch / epochs if phase in ("training", "evaluating", "saving", "done") else 0.0
-    st.progress(min(fraction, 1.0), text=f"epoch {epoch}/{epochs} · {status.get('message', phase)}")
+    if phase in ("features", "data") and state == "running":
+        fraction = float(status.get("phase_progress") or 0.0)
+        st.progress(min(fraction, 1.0), text=f"{status.get('message', phase)} · {fraction:.0%}")
+    else:
+        fraction = 1.0 if state == "done" else epoch / epochs
+        stage = f" ({status['stage']})" if status.get("stage") else ""
+        st.progress(min(fraction, 1.0), text=f"epoch {epoch}/{epochs}{stage} · {status.get('message', phase)}")
     cols = st.columns(4)
     cols[0].metric("Epoch", f"{epoch}/{epochs}")
     cols[1].metric("Elapsed", format_seconds(elapsed_seconds(status)))
@@ -115,16 +136,16 @@ def live_run_ui(run_id: str) -> None:
 
 
 st.title("🏋️ Train")
-data_dir = settings.active_data_dir()
-if not data_dir or not Path(data_dir).is_dir():
+data_dirs = [d for d in settings.active_data_dirs() if Path(d).is_dir()]
+if not data_dirs:
     st.info("Choose a data folder on the Dataset page first (or set `TRASHURE_DATA`).")
     st.stop()
-st.caption(f"Data: `{data_dir}`")
+st.caption("Data: " + " + ".join(f"`{d}`" for d in data_dirs))
 
 going = current_run()
 config = options_ui()
 if config is not None:
-    start_ui(config, Path(data_dir))
+    start_ui(config, data_dirs)
     going = current_run()
 followed = going.id if going else st.session_state.get("followed_run")
 if followed is None:

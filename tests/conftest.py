@@ -23,6 +23,19 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(scope="session")
+def shipped_data() -> list[Path]:
+    """The data folders the shipped model was trained on (its card names them), from ../shared/data."""
+    import json
+
+    card = json.loads((REPO / "models" / "mobilenetv2_trashure.json").read_text())
+    folders = [SHARED_DATA.parent / name for name in card["data"].get("folders", [card["data"]["folder"]])]
+    missing = [str(f) for f in folders if not f.is_dir()]
+    if missing:
+        pytest.skip(f"the shipped model's data folders are not beside the repo: {', '.join(missing)}")
+    return folders
+
+
 def photo(colour: tuple[int, int, int], size: tuple[int, int] = (64, 48), seed: int = 0) -> Image.Image:
     """A small photo-like image: a coloured object on a light, noisy background."""
     rng = np.random.default_rng(seed)

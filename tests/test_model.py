@@ -66,3 +66,45 @@ def test_augmentation_acts_only_in_training():
 def test_head_alone_matches_the_full_model_head():
     head = build_head(3, 16)
     assert head.input_shape == (None, 1280) and head.output_shape == (None, 3)
+
+
+@pytest.mark.parametrize("blocks", [1, 2, 4])
+def test_cut_composition_equals_the_full_model(blocks):
+    """Fast fine-tuning trains on activations at the cut: bottom then top must be the whole model."""
+    from trashure.model import classifier_from_cut, split_at_cut
+
+    model = build_model(CLASSES)
+    bottom, top = split_at_cut(model, blocks)
+    pixels = np.random.default_rng(blocks).integers(0, 256, (3, 224, 224, 3)).astype(np.float32)
+    composed = np.asarray(classifier_from_cut(model, top)(bottom(pixels)))
+    np.testing.assert_allclose(composed, np.asarray(model(pixels)), atol=1e-4)
+    np.testing.assert_allclose(np.asarray(top(bottom(pixels))), np.asarray(build_feature_extractor(model)(pixels)),
+                               atol=1e-4)
+    assert bottom.output_shape[1:] == top.input_shape[1:]
+
+
+def test_fine_tuning_changes_the_unfrozen_weights_only():
+    """Stage 2 trains the convolutions of the top blocks and the head; everything below the cut, and every
+    BatchNorm statistic (inference mode), stays bit for bit."""
+    from trashure.model import base_of, classifier_from_cut, compile_model, cut_layer, split_at_cut, unfreeze_top
+
+    model = build_model(CLASSES)
+    base = base_of(model)
+    before = {w.path: np.asarray(w).copy() for w in model.weights}
+    trainable = set(unfreeze_top(model, 2))
+    assert trainable == {"block_15_expand", "block_15_depthwise", "block_15_project", "block_16_expand",
+                         "block_16_depthwise", "block_16_project", "Conv_1"}
+    bottom, top = split_at_cut(model, 2)
+    classifier = classifier_from_cut(model, top)
+    compile_model(classifier, 1e-3)
+    rng = np.random.default_rng(0)
+    activations = np.asarray(bottom(rng.integers(0, 256, (8, 224, 224, 3)).astype(np.float32)))
+    classifier.fit(activations, np.eye(4)[rng.integers(0, 4, 8)], epochs=2, batch_size=4, verbose=0)
+    cut_index = [layer.name for layer in base.layers].index(cut_layer(model, 2))
+    changed = {w.path for w in model.weights if not np.array_equal(np.asarray(w), before[w.path])}
+    owner = {w.path: layer.name for layer in base.layers for w in layer.weights}
+    changed_base = {owner[p] for p in changed if p in owner}
+    assert changed_base == trainable  # every unfrozen layer moved, nothing else in the base
+    assert {"dense_hidden/kernel", "probabilities/kernel"} <= changed
+    frozen = [layer for i, layer in enumerate(base.layers) if i <= cut_index]
+    assert frozen and not any(w.path in changed for layer in frozen for w in layer.weights)

@@ -45,7 +45,7 @@ def no_partial_files(run) -> bool:
 def test_exception_mid_run_is_recorded_as_failed(data, tmp_path, monkeypatch):
     import keras
 
-    import trashure.training as training
+    import trashure.training.fast as training
 
     class Boom(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):

@@ -14,20 +14,32 @@ CARD = json.loads(DEFAULT_MODEL_PATH.with_suffix(".json").read_text())
 def test_card_describes_the_model():
     assert CARD["classes"] == ["can", "glass_bottle", "other", "plastic_bottle"]
     assert CARD["input"]["range"] == [0, 255] and CARD["input"]["shape"][1:] == [224, 224, 3]
-    assert CARD["training"]["mode"] == "fast" and CARD["data"]["split"].startswith("stratified 80/10/10")
+    assert CARD["training"]["mode"] == "fast" and CARD["data"]["split"].startswith("80/10/10")
+    assert "stratified by class and by source" in CARD["data"]["split"]
     assert CARD["tflite"]["source_sha256"] == sha256_file(DEFAULT_MODEL_PATH), "stale TFLite twin"
     assert len(CARD["history"]) == CARD["training"]["epochs_run"]
 
 
-def test_evaluate_on_the_test_split_agrees_with_the_card(shared_data):
+def test_evaluate_on_the_test_split_agrees_with_the_card(shipped_data):
     from trashure.evaluation import evaluate_folder
 
-    result = evaluate_folder(DEFAULT_MODEL_PATH, shared_data, "test")
+    result = evaluate_folder(DEFAULT_MODEL_PATH, shipped_data, "test")
     metrics = CARD["metrics"]
     assert result["n_images"] == metrics["test_images"] == CARD["data"]["split_sizes"]["test"]
     assert result["accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-9)
     assert result["loss"] == pytest.approx(metrics["test_loss"], abs=1e-3)
     assert result["confusion_matrix"] == metrics["confusion_matrix"]
+    for source, m in metrics["per_source"].items():
+        assert result["per_source"][source]["accuracy"] == pytest.approx(m["accuracy"], abs=1e-9)
+        assert result["per_source"][source]["n_images"] == m["n_images"]
+
+
+def test_the_shipped_model_meets_its_targets():
+    """Issue #9's floor: at least 95% on each source's part of the seed-42 test split."""
+    per_source = CARD["metrics"]["per_source"]
+    assert {"trashnet4", "mixed4"} <= set(per_source)
+    for source in ("trashnet4", "mixed4"):
+        assert per_source[source]["accuracy"] >= 0.95, source
 
 
 def test_litert_path_matches_keras(shared_data):

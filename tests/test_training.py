@@ -16,18 +16,20 @@ RUN_FILES = {"config.json", "status.json", "history.csv", "metrics.json", "model
 @pytest.mark.parametrize("mode", ["fast", "exact"])
 def test_short_real_training_run(tiny_dataset, tmp_path, mode):
     lines = []
-    config = TrainConfig(mode=mode, epochs=2, batch_size=8, augmented_views=1, seed=3)
+    config = TrainConfig(mode=mode, epochs=2, batch_size=8, augmented_views=1, seed=3, fine_tune_blocks=1,
+                         fine_tune_epochs=1)
     run = train(tiny_dataset, config, runs_dir=tmp_path / "runs", echo=lines.append)
 
     assert RUN_FILES <= {p.name for p in run.dir.iterdir()}
     assert not [p for p in run.dir.iterdir() if "partial" in p.name or p.name.endswith(".tmp")]
     status = run.status()
-    assert status["state"] == "done" and status["epoch"] == 2 and status["finished_at_unix"] >= status["started_at_unix"]
+    assert status["state"] == "done" and status["epoch"] == 3 and status["finished_at_unix"] >= status["started_at_unix"]
     with open(run.dir / "history.csv") as f:
         history = list(csv.DictReader(f))
-    assert [int(h["epoch"]) for h in history] == [1, 2]
+    assert [int(h["epoch"]) for h in history] == [1, 2, 3]
+    assert [h["stage"] for h in history] == ["frozen", "frozen", "fine-tune"]
     assert {"loss", "accuracy", "val_loss", "val_accuracy", "seconds"} <= set(history[0])
-    assert sum(1 for line in lines if line.startswith("epoch ")) == 2  # per-epoch progress on the terminal
+    assert sum(1 for line in lines if line.startswith("epoch ")) == 3  # per-epoch progress on the terminal
 
     metrics = json.loads((run.dir / "metrics.json").read_text())
     assert metrics["split_sizes"] == {"train": 32, "val": 4, "test": 4}

@@ -5,7 +5,10 @@ Importing the package is cheap: TensorFlow loads only when a model is built, tra
 
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter off the terminal
+# TensorFlow's C++ start-up lines (among them "failed call to cuInit: CUDA error" on a machine without a GPU)
+# read as failures to a user; real errors reach us as Python exceptions. TRASHURE_VERBOSE=1 (or the CLI's
+# --verbose) brings them back.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if os.environ.get("TRASHURE_VERBOSE") else "3")
 
 from trashure.config import CLASSES, TrainConfig  # noqa: E402
 from trashure.errors import TrashureError  # noqa: E402

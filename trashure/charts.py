@@ -48,6 +48,10 @@ def history_curves(history: Sequence[dict[str, float]], metric: str) -> go.Figur
                       legend=dict(orientation="h", y=-0.25))
     if metric == "accuracy":
         fig.update_yaxes(tickformat=".0%")
+    fine_tune = [int(h["epoch"]) for h in history if h.get("stage") == "fine-tune"]
+    if fine_tune:
+        fig.add_vline(x=fine_tune[0] - 0.5, line_dash="dot", line_color="grey",
+                      annotation_text="fine-tuning", annotation_position="top right")
     return fig
 
 

@@ -70,15 +70,22 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     run = _existing_run(args)
     overrides = {k: v for k, v in {
-        "mode": args.mode, "epochs": args.epochs, "seed": args.seed, "batch_size": args.batch_size,
+        "epochs": args.epochs, "seed": args.seed, "batch_size": args.batch_size,
         "learning_rate": args.learning_rate, "patience": args.patience, "augmented_views": args.views,
+        "fine_tune_blocks": args.fine_tune_blocks, "fine_tune_epochs": args.fine_tune_epochs,
+        "fine_tune_learning_rate": args.fine_tune_learning_rate, "fine_tune_patience": args.fine_tune_patience,
+        "class_weighting": args.class_weighting, "paste_probability": args.paste_probability,
     }.items() if v is not None}
     if args.no_augment:
-        overrides.update(augment_flip=False, augment_rotation_degrees=0.0, augment_brightness=0.0)
+        overrides.update(augment_flip=False, augment_rotation_degrees=0.0, augment_brightness=0.0,
+                         paste_probability=0.0, photo_noise=False)
     try:
         # A run created by the dashboard carries its own config; command-line options override it.
-        base = TrainConfig.from_dict(run.config()) if run is not None else TrainConfig()
-        config = TrainConfig.from_dict({**base.to_dict(), **overrides})
+        if run is not None:
+            base = TrainConfig.from_dict({**run.config(), **({"mode": args.mode} if args.mode else {})}).to_dict()
+        else:
+            base = TrainConfig.for_mode(args.mode or "fast").to_dict()
+        config = TrainConfig.from_dict({**base, **overrides})
     except (ValueError, TypeError) as exc:
         raise TrashureError(str(exc)) from None
     run = train(args.data, config, runs_dir=args.runs_dir, run=run)
@@ -103,7 +110,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         _print_json(result)
         return 0
     print(f"{result['split']} split of {result['data_dir']}: {result['n_images']} photos")
-    print(f"accuracy {result['accuracy']:.4f}  loss {result['loss']:.4f}")
+    low, high = result["accuracy_ci95"]
+    print(f"accuracy {result['accuracy']:.2%} (95% CI {low:.1%}-{high:.1%})  loss {result['loss']:.4f}")
+    if len(result["per_source"]) > 1:
+        for source, m in result["per_source"].items():
+            print(f"  {source}: accuracy {m['accuracy']:.2%} of {m['n_images']} photos  loss {m['loss']:.4f}")
     print("confusion matrix (rows: true, columns: predicted)")
     width = max(len(c) for c in result["classes"])
     print(" " * (width + 2) + " ".join(f"{c[:8]:>8}" for c in result["classes"]))
@@ -159,7 +170,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from trashure.config import default_data_dir
+    from trashure.config import default_data_dirs
     from trashure.export import FORMATS, export_model, parse_formats
     from trashure.runs import get_run
 
@@ -168,9 +179,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         run = get_run(args.run, args.runs_dir)
         if not run.has_model:
             raise TrashureError(f"run {run.id} has no model to export (state: {run.state})")
-        model_path, data_dir = run.model_path, args.data or run.config().get("data_dir")
+        model_path, data_dir = run.model_path, args.data or run.data_dirs()
     else:
-        model_path, data_dir = Path(args.model or DEFAULT_MODEL_PATH), args.data or default_data_dir()
+        model_path, data_dir = Path(args.model or DEFAULT_MODEL_PATH), args.data or default_data_dirs()
     result = export_model(model_path, args.out, formats, args.input_scale, data_dir,
                           echo=lambda m: print(m, file=sys.stderr))
     for fmt, info in result.formats.items():
@@ -189,6 +200,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m trashure", description=(
         f"Trashure: classify waste photos ({', '.join(CLASSES)}) with MobileNetV2."))
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's own log lines")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("weights", help="build or check the committed ImageNet base weights")
@@ -203,21 +215,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("train", help="train a model; every run gets a folder under runs/")
-    p.add_argument("--data", required=True, help="folder with one sub-folder of photos per class")
-    p.add_argument("--mode", choices=["fast", "exact"], default=None, help="fast (default) or exact")
+    p.add_argument("--data", required=True, action="append",
+                   help="folder with one sub-folder of photos per class; repeat to merge folders by class name")
+    p.add_argument("--mode", choices=["fast", "exact"], default=None,
+                   help="fast (default: Trashure's recipe on cached views) or exact (the notebook verbatim)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--learning-rate", type=float)
     p.add_argument("--patience", type=int)
     p.add_argument("--views", type=int, help="fast mode: augmented views per training photo")
-    p.add_argument("--no-augment", action="store_true", help="switch flip, rotation and brightness off")
+    p.add_argument("--no-augment", action="store_true", help="switch every augmentation off")
+    p.add_argument("--paste-probability", type=float,
+                   help="share of augmented views of plain-board photos pasted onto generated backgrounds")
+    p.add_argument("--class-weighting", choices=["balanced", "none"])
+    p.add_argument("--fine-tune-blocks", type=int, help="top MobileNetV2 blocks to unfreeze in stage 2 (0: none)")
+    p.add_argument("--fine-tune-epochs", type=int)
+    p.add_argument("--fine-tune-learning-rate", type=float)
+    p.add_argument("--fine-tune-patience", type=int)
     p.add_argument("--runs-dir", default=None, help="where run folders go (default: runs/ or $TRASHURE_RUNS)")
     p.add_argument("--run-id", help=argparse.SUPPRESS)  # the dashboard starts a run it created
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="accuracy, loss and confusion matrix on a data folder")
-    p.add_argument("--data", required=True)
+    p = sub.add_parser("evaluate", help="accuracy, loss and confusion matrix on data folders")
+    p.add_argument("--data", required=True, action="append", help="a data folder; repeat for several")
     p.add_argument("--model", default=str(DEFAULT_MODEL_PATH))
     p.add_argument("--split", choices=["test", "val", "train", "all"], default="test")
     p.add_argument("--json", action="store_true")
@@ -237,7 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--formats", help="comma-separated: keras,savedmodel,tflite,tflite-int8,tfjs (default: all)")
     p.add_argument("--input-scale", type=int, choices=[255, 1], default=255,
                    help="255: the model takes pixels 0-255; 1: pixels already divided by 255")
-    p.add_argument("--data", help="training photos for the int8 calibration (default: the run's or active data)")
+    p.add_argument("--data", action="append",
+                   help="training photos for the int8 calibration; repeat for several folders "
+                        "(default: the run's or the active data)")
     p.add_argument("--runs-dir", default=None)
     p.set_defaults(func=cmd_export)
 
@@ -256,6 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.verbose:  # before any command imports TensorFlow
+        import os
+
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
     try:
         return args.func(args)
     except TrashureError as exc:

@@ -17,6 +17,7 @@ MODELS_DIR = REPO_ROOT / "models"
 DEFAULT_MODEL_PATH = MODELS_DIR / "mobilenetv2_trashure.keras"
 BASE_WEIGHTS_PATH = MODELS_DIR / "mobilenetv2_imagenet_notop.weights.h5"
 MODEL_FILENAME = "mobilenetv2_trashure.keras"
+MAX_FINE_TUNE_BLOCKS = 16  # MobileNetV2's inverted-residual blocks above the stem
 TFJS_TOOL_DIR = REPO_ROOT / "tools" / "tfjs"  # the TF.js converter venv and the Node runtime
 
 
@@ -31,13 +32,23 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "trashure"
 
 
-def default_data_dir() -> Path | None:
-    """The data folder from TRASHURE_DATA, else the shared TrashNet copy beside the repo, else None."""
+SHARED_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
+DEFAULT_SOURCES = ("trashnet4", "mixed4")  # the shipped model's training folders, when they are there
+
+
+def default_data_dirs() -> list[Path]:
+    """The data folders from TRASHURE_DATA (several joined by os.pathsep), else the shared sources
+    beside the repo that exist."""
     env = os.environ.get("TRASHURE_DATA")
     if env:
-        return Path(env)
-    shared = REPO_ROOT.parent / "shared" / "data" / "trashnet4"
-    return shared if shared.is_dir() else None
+        return [Path(p) for p in env.split(os.pathsep) if p]
+    return [SHARED_DATA_DIR / name for name in DEFAULT_SOURCES if (SHARED_DATA_DIR / name).is_dir()]
+
+
+def default_data_dir() -> Path | None:
+    """The data folder from TRASHURE_DATA, else the shared TrashNet copy beside the repo, else None."""
+    dirs = default_data_dirs()
+    return dirs[0] if dirs else None
 
 
 @dataclass(frozen=True)
@@ -59,7 +70,23 @@ class TrainConfig:
     augment_flip: bool = True
     augment_rotation_degrees: float = 20.0  # random rotation within +/- this many degrees
     augment_brightness: float = 0.2  # random brightness shift within +/- this fraction of 0-255
-    augmented_views: int = 2  # fast mode: augmented copies of each training photo, besides the clean one
+    augmented_views: int = 4  # fast mode: augmented copies of each training photo
+    clean_view: bool = True  # fast mode: the clean photo is a training view too, besides its augmented ones
+    # Against the plain-board shortcut (offline, before the Keras augmentation layers; see offline_augment):
+    paste_probability: float = 1.0  # an augmented view of a plain-board photo is cut out and pasted on a new background
+    scene_probability: float = 0.0  # a pasted object lands on a training photo of `other` (not a generated background)
+    photo_noise: bool = True  # augmented views get random crops, colour, blur, sensor noise and JPEG quality
+    class_weighting: str = "balanced"  # "balanced": every class weighs the same in the loss; "none"
+    # Validation photos seen also through this many augmented views (the same augmentation as training),
+    # so that early stopping and the fine-tuning stage are judged on photos unlike the board, not only
+    # on clean photos of the training sources.
+    validation_views: int = 0
+    # The second stage: the top blocks of MobileNetV2 unfrozen at a low learning rate (BatchNorm stays in
+    # inference mode). 0 blocks: no second stage.
+    fine_tune_blocks: int = 2
+    fine_tune_epochs: int = 10
+    fine_tune_learning_rate: float = 1e-5
+    fine_tune_patience: int = 3
     dense_units: int = 128
     classes: tuple[str, ...] = CLASSES
     image_size: int = IMAGE_SIZE
@@ -74,10 +101,18 @@ class TrainConfig:
             raise ValueError("batch_size must be at least 1")
         if self.patience < 0:
             raise ValueError("patience must be 0 or more")
-        if self.augmented_views < 0:
-            raise ValueError("augmented_views must be 0 or more")
-        if not 0 < self.learning_rate < 1:
-            raise ValueError("learning_rate must be between 0 and 1")
+        if self.augmented_views < 0 or self.validation_views < 0:
+            raise ValueError("augmented_views and validation_views must be 0 or more")
+        if not 0 < self.learning_rate < 1 or not 0 < self.fine_tune_learning_rate < 1:
+            raise ValueError("learning rates must be between 0 and 1")
+        if not 0 <= self.paste_probability <= 1 or not 0 <= self.scene_probability <= 1:
+            raise ValueError("paste_probability and scene_probability must be between 0 and 1")
+        if self.class_weighting not in ("balanced", "none"):
+            raise ValueError(f"class_weighting must be 'balanced' or 'none', not {self.class_weighting!r}")
+        if not 0 <= self.fine_tune_blocks <= MAX_FINE_TUNE_BLOCKS:
+            raise ValueError(f"fine_tune_blocks must be between 0 and {MAX_FINE_TUNE_BLOCKS}")
+        if self.fine_tune_epochs < 0 or self.fine_tune_patience < 0:
+            raise ValueError("fine_tune_epochs and fine_tune_patience must be 0 or more")
         if not (0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1
                 and self.val_fraction + self.test_fraction < 1):
             raise ValueError("val_fraction + test_fraction must be below 1")
@@ -87,6 +122,21 @@ class TrainConfig:
     def augments(self) -> bool:
         return self.augment_flip or self.augment_rotation_degrees > 0 or self.augment_brightness > 0
 
+    @property
+    def fine_tunes(self) -> bool:
+        return self.fine_tune_blocks > 0 and self.fine_tune_epochs > 0
+
+    @property
+    def max_epochs(self) -> int:
+        return self.epochs + (self.fine_tune_epochs if self.fine_tunes else 0)
+
+    @classmethod
+    def for_mode(cls, mode: str = "fast", **overrides: Any) -> "TrainConfig":
+        """The default recipe for a mode: `exact` is the notebook verbatim (no class weights, no offline
+        augmentation, no fine-tuning) unless overrides add them; `fast` is Trashure's recipe."""
+        base = dict(REFERENCE_RECIPE) if mode == "exact" else {}
+        return cls(**{**base, "mode": mode, **overrides})
+
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["classes"] = list(self.classes)
@@ -95,4 +145,11 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        # A config saved before a recipe option existed was trained without it.
+        legacy = {k: v for k, v in REFERENCE_RECIPE.items() if k not in d} if "mode" in d else {}
+        return cls(**{**legacy, **{k: v for k, v in d.items() if k in known}})
+
+
+# What `--mode exact` leaves out of Trashure's recipe, so that it stays the notebook's.
+REFERENCE_RECIPE: dict[str, Any] = {"paste_probability": 0.0, "scene_probability": 0.0, "photo_noise": False, "class_weighting": "none",
+                                    "fine_tune_blocks": 0, "validation_views": 0}

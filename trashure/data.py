@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from collections import Counter
@@ -25,7 +26,8 @@ class ImageRecord:
     path: Path
     label: int
     class_name: str
-    relpath: str  # relative to the data folder, with forward slashes: the stable identity of a photo
+    relpath: str  # relative to its data folder, with forward slashes: the stable identity of a photo
+    source: str = ""  # the data folder's name (several folders are merged; each is a source)
 
 
 @dataclass(frozen=True)
@@ -41,10 +43,22 @@ class Dataset:
     records: list[ImageRecord]
     problems: list[FileProblem] = field(default_factory=list)  # files found but not usable
     ignored: list[FileProblem] = field(default_factory=list)  # files that are not photos at all
+    roots: dict[str, Path] = field(default_factory=dict)  # source name -> its folder
 
     def counts(self) -> dict[str, int]:
         c = Counter(r.class_name for r in self.records)
         return {name: c.get(name, 0) for name in self.classes}
+
+    def counts_per_source(self) -> dict[str, dict[str, int]]:
+        c = Counter((r.source, r.class_name) for r in self.records)
+        return {s: {name: c.get((s, name), 0) for name in self.classes} for s in self.roots}
+
+    @property
+    def sources(self) -> list[str]:
+        return list(self.roots)
+
+    def path_of(self, source: str, relpath: str) -> Path:
+        return self.roots[source] / relpath
 
     def labels(self) -> np.ndarray:
         return np.array([r.label for r in self.records], dtype=np.int64)
@@ -87,10 +101,23 @@ def check_data_dir(root: str | Path) -> Path:
     return root
 
 
+def _documents_only(folder: Path) -> bool:
+    """A sub-folder with files but not one photo (LICENSES/, docs/) is no class. An empty one is: the
+    person meant a class and gets told it has no photos."""
+    has_files = False
+    for _, _, files in os.walk(folder):
+        for name in files:
+            if Path(name).suffix.lower() in IMAGE_EXTENSIONS:
+                return False
+            has_files = has_files or not _is_hidden(name)
+    return has_files
+
+
 def discover_classes(root: str | Path) -> tuple[str, ...]:
     """Class names: the visible sub-folders of root, in alphabetical order (the model's output order)."""
     root = check_data_dir(root)
-    names = sorted(p.name for p in root.iterdir() if p.is_dir() and not _is_hidden(p.name))
+    names = sorted(p.name for p in root.iterdir()
+                   if p.is_dir() and not _is_hidden(p.name) and not _documents_only(p))
     if not names:
         raise DatasetError(
             f"{root} has no class sub-folders. Put the photos of each class in its own sub-folder, "
@@ -135,6 +162,78 @@ def _walk_files(folder: Path) -> Iterator[tuple[Path, str | None]]:
     yield from walk(folder)
 
 
+def data_dirs_list(data: str | Path | Sequence[str | Path]) -> list[Path]:
+    """One data folder or several, as a list of paths."""
+    if isinstance(data, (str, Path)):
+        return [Path(data)]
+    return [Path(d) for d in data]
+
+
+def source_name(root: Path) -> str:
+    return Path(root).expanduser().resolve().name or str(root)
+
+
+def scan_sources(data: str | Path | Sequence[str | Path], classes: Sequence[str] | None = None) -> Dataset:
+    """Several data folders merged by class name; each folder is a source of its own.
+
+    A folder may lack some classes (a folder of cans only merges cleanly). Without `classes`, the class
+    list is the union of the folders' class sub-folders, and a folder whose class names match none of the
+    others' is refused: its photos would become classes of their own.
+    """
+    roots = [check_data_dir(d) for d in data_dirs_list(data)]
+    if not roots:
+        raise DatasetError("no data folder given")
+    names = [source_name(r) for r in roots]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise DatasetError(f"two data folders have the same name ({', '.join(twice)}); each folder is a source "
+                           "and is named by its folder: rename one of them.")
+    if len(roots) == 1:
+        dataset = scan_dataset(roots[0], classes)
+        dataset.records = [dataclasses.replace(r, source=names[0]) for r in dataset.records]
+        dataset.roots = {names[0]: dataset.root}
+        return dataset
+    found = {name: discover_classes(root) for name, root in zip(names, roots)}
+    if classes is None:
+        _check_class_names(found)
+        classes = sorted({c for cs in found.values() for c in cs})
+    classes = tuple(classes)
+    missing = [c for c in classes if not any(c in cs for cs in found.values())]
+    if missing:
+        raise DatasetError(f"no data folder has a sub-folder for class(es) {', '.join(missing)}; "
+                           f"expected: {', '.join(classes)}.")
+    merged = Dataset(roots[0], classes, [], roots=dict(zip(names, roots)))
+    for name, root in zip(names, roots):
+        part = scan_dataset(root, [c for c in classes if c in found[name]])
+        label = {c: classes.index(c) for c in part.classes}
+        merged.records += [dataclasses.replace(r, label=label[r.class_name], source=name) for r in part.records]
+        merged.problems += [FileProblem(f"{name}/{p.path}", p.reason) for p in part.problems]
+        merged.ignored += [FileProblem(f"{name}/{p.path}", p.reason) for p in part.ignored]
+    return merged
+
+
+def _check_class_names(found: dict[str, tuple[str, ...]]) -> None:
+    """Refuse folders that cannot be merged by class name: one that shares no class with the folders
+    before it, and
+    names that differ only in case or separators (`Can` and `can`), which would become two classes."""
+    seen: set[str] = set()
+    for i, (name, own) in enumerate(found.items()):
+        others, seen = set(seen), seen | set(own)
+        if i > 0 and not set(own) & others:
+            raise DatasetError(
+                f"the class folders of {name} ({', '.join(own)}) match none of the other folders' classes "
+                f"({', '.join(sorted(others))}); folders are merged by class name, so name its sub-folders "
+                "like the others' or leave that folder out.")
+    spellings: dict[str, set[str]] = {}
+    for own in found.values():
+        for c in own:
+            spellings.setdefault(c.lower().replace("-", "_").replace(" ", "_"), set()).add(c)
+    clashes = [sorted(v) for v in spellings.values() if len(v) > 1]
+    if clashes:
+        raise DatasetError("class folders spelt differently in different folders: "
+                           + "; ".join(" / ".join(c) for c in clashes) + ". Use one spelling in every folder.")
+
+
 def scan_dataset(root: str | Path, classes: Sequence[str] | None = None) -> Dataset:
     """List the photos of a data folder without decoding them.
 
@@ -157,8 +256,8 @@ def scan_dataset(root: str | Path, classes: Sequence[str] | None = None) -> Data
             elif path.suffix.lower() not in IMAGE_EXTENSIONS:
                 ignored.append(FileProblem(rel, f"not a photo extension ({path.suffix or 'none'}); ignored"))
             else:
-                records.append(ImageRecord(path, label, name, rel))
-    return Dataset(root, class_names, records, problems, ignored)
+                records.append(ImageRecord(path, label, name, rel, source_name(root)))
+    return Dataset(root, class_names, records, problems, ignored, {source_name(root): root})
 
 
 @dataclass
@@ -192,9 +291,10 @@ def check_images(records: Sequence[ImageRecord], workers: int | None = None) -> 
             for r, res in zip(records, results)]
 
 
-def verified_dataset(root: str | Path, classes: Sequence[str] | None = None) -> tuple[Dataset, list[ImageCheck]]:
-    """scan_dataset, then decode every photo; unreadable ones move from records to problems."""
-    dataset = scan_dataset(root, classes)
+def verified_dataset(data: str | Path | Sequence[str | Path],
+                     classes: Sequence[str] | None = None) -> tuple[Dataset, list[ImageCheck]]:
+    """scan_sources, then decode every photo; unreadable ones move from records to problems."""
+    dataset = scan_sources(data, classes)
     checks = check_images(dataset.records)
     dataset.records = [c.record for c in checks if c.problem is None]
     dataset.problems += [FileProblem(c.record.relpath, c.problem) for c in checks if c.problem]
@@ -231,10 +331,12 @@ def min_photos_per_class(val_fraction: float, test_fraction: float) -> int:
 
 def split_dataset(dataset: Dataset, seed: int = 42, val_fraction: float = 0.1,
                   test_fraction: float = 0.1) -> Split:
-    """Deterministic stratified split: each class is divided 80/10/10 on its own.
+    """Deterministic split, stratified by class and by source: each (source, class) group is divided
+    80/10/10 on its own, so every source keeps its proportions and a folder's part of a merged split is
+    the split that folder would get alone.
 
-    The order within a class comes from a seeded hash of each photo's relative path, so the split
-    does not depend on the order files are listed in, and adding a photo moves no other photo.
+    The order within a group comes from a seeded hash of each photo's relative path, so the split
+    does not depend on the order files are listed in. A group too small to divide goes to training.
     """
     needed = min_photos_per_class(val_fraction, test_fraction)
     too_few = {c: n for c, n in dataset.counts().items() if n < needed}
@@ -244,9 +346,15 @@ def split_dataset(dataset: Dataset, seed: int = 42, val_fraction: float = 0.1,
             f"Too few usable photos for a stratified train/validation/test split: {detail}; "
             f"each class needs at least {needed} (and realistically 20 or more). Add photos or "
             "remove the class folder.")
+    groups: dict[tuple[str, int], list[ImageRecord]] = {}
+    for r in dataset.records:
+        groups.setdefault((r.source, r.label), []).append(r)
     split = Split([], [], [])
-    for label in range(len(dataset.classes)):
-        members = sorted((r for r in dataset.records if r.label == label), key=lambda r: _order_key(r, seed))
+    for key in sorted(groups):
+        members = sorted(groups[key], key=lambda r: _order_key(r, seed))
+        if len(members) < needed:
+            split.train += members
+            continue
         n_train, n_val, _ = split_counts(len(members), val_fraction, test_fraction)
         split.train += members[:n_train]
         split.val += members[n_train:n_train + n_val]
@@ -254,16 +362,19 @@ def split_dataset(dataset: Dataset, seed: int = 42, val_fraction: float = 0.1,
     return split
 
 
-def inspect_dataset(root: str | Path, classes: Sequence[str] | None = None, seed: int = 42,
+def inspect_dataset(data: str | Path | Sequence[str | Path], classes: Sequence[str] | None = None, seed: int = 42,
                     val_fraction: float = 0.1, test_fraction: float = 0.1) -> dict:
-    """Everything a person wants to know before training: counts, bad files, sizes, the split."""
-    dataset, checks = verified_dataset(root, classes)
+    """Everything a person wants to know before training, for one data folder or several merged:
+    counts (overall and per source), bad files, sizes, the split."""
+    dataset, checks = verified_dataset(data, classes)
     sizes = Counter(c.size for c in checks if c.size)
     counts = dataset.counts()
     report: dict = {
-        "data_dir": str(dataset.root),
+        "data_dir": ", ".join(str(r) for r in dataset.roots.values()),
+        "data_dirs": [str(r) for r in dataset.roots.values()],
         "classes": list(dataset.classes),
         "counts": counts,
+        "counts_per_source": dataset.counts_per_source(),
         "n_images": len(dataset.records),
         "unreadable": [{"file": p.path, "reason": p.reason} for p in dataset.problems],
         "ignored": [{"file": p.path, "reason": p.reason} for p in dataset.ignored],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -21,8 +22,10 @@ def metrics_from_probabilities(probabilities: np.ndarray, labels: np.ndarray,
     loss = log_loss(labels, clipped, labels=indices) if len(labels) else float("nan")
     precision, recall, f1, support = precision_recall_fscore_support(
         labels, predicted, labels=indices, zero_division=0)
+    correct = int((predicted == labels).sum())
     return {
         "accuracy": float(accuracy_score(labels, predicted)) if len(labels) else float("nan"),
+        "accuracy_ci95": list(wilson_interval(correct, len(labels))),
         "loss": float(loss),
         "n_images": int(len(labels)),
         "classes": list(classes),
@@ -33,6 +36,25 @@ def metrics_from_probabilities(probabilities: np.ndarray, labels: np.ndarray,
             for i, name in enumerate(classes)
         },
     }
+
+
+def wilson_interval(correct: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval of an accuracy (scipy's binomtest), fair for small n and near 100%."""
+    if n == 0:
+        return (float("nan"), float("nan"))
+    from scipy.stats import binomtest
+
+    ci = binomtest(int(correct), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
+    return (float(ci.low), float(ci.high))
+
+
+def metrics_per_source(probabilities: np.ndarray, labels: np.ndarray, sources: Sequence[str],
+                       classes: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """metrics_from_probabilities for the photos of each source (data folder)."""
+    sources = np.asarray(sources)
+    return {str(s): metrics_from_probabilities(np.asarray(probabilities)[sources == s], np.asarray(labels)[sources == s],
+                                               classes)
+            for s in dict.fromkeys(sources.tolist())}
 
 
 def predict_arrays(model, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
@@ -49,41 +71,42 @@ def prediction_rows(records, probabilities: np.ndarray, classes: Sequence[str]) 
     rows = []
     for record, probs in zip(records, probabilities):
         k = int(np.argmax(probs))
-        rows.append({"file": record.relpath, "true": record.class_name, "predicted": classes[k],
+        rows.append({"file": record.relpath, "source": record.source, "true": record.class_name, "predicted": classes[k],
                      "confidence": round(float(probs[k]), 6), "correct": int(classes[k] == record.class_name),
                      **{f"p_{c}": round(float(p), 6) for c, p in zip(classes, probs)}})
     return rows
 
 
-def evaluate_folder(model_path, data_dir, split: str = "test") -> dict[str, Any]:
-    """Evaluate a saved model on a data folder: its test split (the card's seed and fractions,
-    so the same photos as in training) or all photos."""
-    from pathlib import Path
-
+def evaluate_folder(model_path, data_dirs, split: str = "test") -> dict[str, Any]:
+    """Evaluate a saved model on one data folder or several: their test split (the card's seed and
+    fractions, so the same photos as in training) or all photos; overall, per class and per source."""
     from trashure.config import TrainConfig
-    from trashure.data import decode_dataset, scan_dataset, split_dataset
+    from trashure.data import data_dirs_list, decode_dataset, scan_sources, split_dataset
     from trashure.errors import DatasetError
     from trashure.prediction import load_keras_model, model_classes, read_card
 
     if split not in ("test", "val", "train", "all"):
         raise ValueError(f"split must be test, val, train or all, not {split!r}")
+    dirs = data_dirs_list(data_dirs)
     model = load_keras_model(model_path)
     card = read_card(model_path)
     classes = model_classes(model, card, Path(model_path))
     config = TrainConfig.from_dict(card.get("training", {}))
-    dataset = scan_dataset(data_dir, classes)
+    dataset = scan_sources(dirs, classes)
     images = decode_dataset(dataset, int(model.input_shape[1]))
     records = dataset.records
     if split != "all":
         part = split_dataset(dataset, config.seed, config.val_fraction, config.test_fraction).part(split)
-        row = {r.relpath: i for i, r in enumerate(records)}
-        images = images[[row[r.relpath] for r in part]] if part else images[:0]
+        row = {(r.source, r.relpath): i for i, r in enumerate(records)}
+        images = images[[row[(r.source, r.relpath)] for r in part]] if part else images[:0]
         records = part
     if not records:
-        raise DatasetError(f"no readable photos to evaluate in {data_dir} ({split} split)")
+        raise DatasetError(f"no readable photos to evaluate in {', '.join(map(str, dirs))} ({split} split)")
     probabilities = predict_arrays(model, images)
     labels = np.array([r.label for r in records])
     result = metrics_from_probabilities(probabilities, labels, classes)
-    result.update({"split": split, "model": str(model_path), "data_dir": str(data_dir), "seed": config.seed,
+    result["per_source"] = metrics_per_source(probabilities, labels, [r.source for r in records], classes)
+    result.update({"split": split, "model": str(model_path), "data_dir": ", ".join(map(str, dirs)),
+                   "seed": config.seed,
                    "skipped_files": [{"file": p.path, "reason": p.reason} for p in dataset.problems]})
     return result

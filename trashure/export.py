@@ -86,17 +86,18 @@ def metadata(fmt: str, classes: Sequence[str], input_scale: int, card: dict[str,
     }
 
 
-def representative_images(card: dict[str, Any], data_dir: str | Path | None, limit: int = 200) -> np.ndarray:
-    """Real training photos (the card's split) for full-integer quantisation."""
+def representative_images(card: dict[str, Any], data_dir, limit: int = 200) -> np.ndarray:
+    """Real training photos (the card's split, over every data folder given) for full-integer quantisation."""
     from trashure.config import TrainConfig
-    from trashure.data import scan_dataset, split_dataset
+    from trashure.data import data_dirs_list, scan_sources, split_dataset
     from trashure.images import load_array
 
-    if not data_dir or not Path(data_dir).is_dir():
+    dirs = data_dirs_list(data_dir) if data_dir else []
+    if not dirs or not all(Path(d).is_dir() for d in dirs):
         raise ExportError("tflite-int8 needs real training photos for its calibration: give --data DATA_DIR "
-                          "(the folder the model was trained on)")
+                          "(the folder or folders the model was trained on)")
     config = TrainConfig.from_dict(card.get("training", {}))
-    dataset = scan_dataset(data_dir, card.get("classes"))
+    dataset = scan_sources(dirs, card.get("classes"))
     train = split_dataset(dataset, config.seed, config.val_fraction, config.test_fraction).train
     rng = np.random.default_rng(0)
     picks = [train[i] for i in rng.permutation(len(train))[:limit]]

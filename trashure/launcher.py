@@ -38,17 +38,20 @@ def current_run(runs_dir: str | Path | None = None) -> Run | None:
     return runs[0] if runs else None
 
 
-def start_run(config: TrainConfig, data_dir: str | Path, runs_dir: str | Path | None = None) -> Run:
-    """Create a run and start its training process; RunError if another run is going on."""
+def start_run(config: TrainConfig, data_dir: str | Path | list[str | Path],
+              runs_dir: str | Path | None = None) -> Run:
+    """Create a run on one data folder or several and start its training process; RunError if another
+    run is going on."""
+    dirs = [data_dir] if isinstance(data_dir, (str, Path)) else list(data_dir)
     runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
     with runs_lock(runs_dir):
         going = current_run(runs_dir)
         if going is not None:
             raise RunError(f"run {going.id} is going on ({going.state}); wait for it or cancel it first.")
-        run = create_run(config.to_dict(), data_dir, runs_dir)
+        run = create_run(config.to_dict(), dirs, runs_dir)
         log = open(run.log_path(), "ab")
-        cmd = [sys.executable, "-m", "trashure", "train", "--data", str(data_dir), "--run-id", run.id,
-               "--runs-dir", str(runs_dir)]
+        cmd = [sys.executable, "-m", "trashure", "train", *[a for d in dirs for a in ("--data", str(d))],
+               "--run-id", run.id, "--runs-dir", str(runs_dir)]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         process = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True, env=env)

@@ -98,3 +98,65 @@ def compile_model(model, learning_rate: float) -> None:
 
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
                   loss="categorical_crossentropy", metrics=["accuracy"])
+
+
+def base_of(model):
+    """The MobileNetV2 base nested in a Trashure model."""
+    return model.get_layer(BASE_NAME)
+
+
+def block_input_layer(base, block: int) -> str:
+    """Name of the layer whose output feeds MobileNetV2's inverted-residual block `block` (1..16)."""
+    names = {layer.name for layer in base.layers}
+    previous = block - 1
+    if previous == 0:
+        return "expanded_conv_project_BN"
+    return f"block_{previous}_add" if f"block_{previous}_add" in names else f"block_{previous}_project_BN"
+
+
+def cut_layer(model, fine_tune_blocks: int) -> str:
+    """Where the frozen part ends when the top `fine_tune_blocks` blocks (and the last 1x1 conv) train."""
+    return block_input_layer(base_of(model), 17 - fine_tune_blocks)
+
+
+def split_at_cut(model, fine_tune_blocks: int):
+    """(bottom, top): bottom takes the model's input (0-255 pixels) to the activations at the cut;
+    top takes those activations to the pooled features. top(bottom(x)) equals the feature extractor.
+    Both share the model's layers (no copy), so training top trains the model."""
+    import keras
+
+    base = base_of(model)
+    cut = base.get_layer(cut_layer(model, fine_tune_blocks)).output
+    frozen = keras.Model(base.input, cut, name="base_bottom")
+    image = keras.Input(model.input_shape[1:], name="image")
+    bottom = keras.Model(image, frozen(model.get_layer("preprocess")(image), training=False), name="bottom")
+    upper = keras.Model(cut, base.output, name="base_top")
+    activations = keras.Input(tuple(cut.shape[1:]), name="cut_activations")
+    pooled = model.get_layer("pool")(upper(activations, training=False))
+    return bottom, keras.Model(activations, pooled, name="top")
+
+
+def classifier_from_cut(model, top):
+    """cut activations -> class probabilities, through top and the model's own head layers."""
+    import keras
+
+    x = top.output
+    for name in ("dense_hidden", "probabilities"):
+        x = model.get_layer(name)(x)
+    return keras.Model(top.input, x, name="cut_classifier")
+
+
+def unfreeze_top(model, fine_tune_blocks: int) -> list[str]:
+    """Make the convolutions above the cut trainable, everything else frozen; returns the names of the
+    trainable base layers. BatchNorm layers stay frozen, which in Keras 3 also keeps them in inference
+    mode: a Functional model passes the outer `training=True` of fit() down to every layer, overriding
+    the `training=False` of the base's call, so that alone would not protect their moving statistics
+    (batches of one class-weighted mix would replace ImageNet's)."""
+    from keras import layers
+
+    base = base_of(model)
+    first = [layer.name for layer in base.layers].index(cut_layer(model, fine_tune_blocks)) + 1
+    base.trainable = True
+    for i, layer in enumerate(base.layers):
+        layer.trainable = i >= first and not isinstance(layer, layers.BatchNormalization)
+    return [layer.name for layer in base.layers[first:] if layer.trainable and layer.weights]

@@ -111,6 +111,12 @@ class Run:
     def config(self) -> dict[str, Any]:
         return read_json(self.dir / "config.json", {}) or {}
 
+    def data_dirs(self) -> list[Path]:
+        """The data folders the run was trained on (one for runs made before folders could be merged)."""
+        config = self.config()
+        dirs = config.get("data_dirs") or ([config["data_dir"]] if config.get("data_dir") else [])
+        return [Path(d) for d in dirs]
+
     def raw_status(self) -> dict[str, Any]:
         return read_json(self.dir / "status.json", {}) or {}
 
@@ -135,8 +141,8 @@ class Run:
     def history(self) -> list[dict[str, float]]:
         try:
             with open(self.dir / "history.csv", newline="") as f:
-                return [{k: float(v) if v not in ("", None) else float("nan") for k, v in row.items()}
-                        for row in csv.DictReader(f)]
+                return [{k: v if k == "stage" else float(v) if v not in ("", None) else float("nan")
+                         for k, v in row.items()} for row in csv.DictReader(f)]
         except OSError:
             return []
 
@@ -161,7 +167,7 @@ class Run:
         return self.dir / "train.log"
 
 
-def create_run(config: dict[str, Any], data_dir: str | Path, runs_dir: str | Path | None = None,
+def create_run(config: dict[str, Any], data_dir: str | Path | list[str | Path], runs_dir: str | Path | None = None,
                run_id: str | None = None) -> Run:
     runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
     run = Run(runs_dir / (run_id or new_run_id(config.get("mode", "run"))))
@@ -171,7 +177,8 @@ def create_run(config: dict[str, Any], data_dir: str | Path, runs_dir: str | Pat
         raise RunError(f"run folder {run.dir} already exists") from None
     except OSError as exc:
         raise RunError(f"cannot create run folder {run.dir}: {exc.strerror}") from None
-    atomic_write_json(run.dir / "config.json", {**config, "data_dir": str(Path(data_dir).resolve())})
+    dirs = [str(Path(d).resolve()) for d in ([data_dir] if isinstance(data_dir, (str, Path)) else data_dir)]
+    atomic_write_json(run.dir / "config.json", {**config, "data_dir": dirs[0], "data_dirs": dirs})
     run.update_status(state="queued", created_at=now_iso(), epoch=0, epochs=config.get("epochs"))
     return run
 

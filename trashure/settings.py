@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from trashure.config import DEFAULT_MODEL_PATH, default_data_dir, default_runs_dir
+from trashure.config import DEFAULT_MODEL_PATH, default_data_dirs, default_runs_dir
 from trashure.runs import atomic_write_json, read_json
 
 
@@ -26,15 +26,26 @@ def _update(**fields) -> None:
     atomic_write_json(_state_path(), {**_state(), **fields})
 
 
-def active_data_dir() -> Path | None:
-    chosen = _state().get("data_dir")
+def active_data_dirs() -> list[Path]:
+    """The data folders the dashboard works on (merged by class name), in the order chosen."""
+    chosen = _state().get("data_dirs") or ([_state()["data_dir"]] if _state().get("data_dir") else [])
     if chosen and not os.environ.get("TRASHURE_DATA"):
-        return Path(chosen)
-    return default_data_dir()
+        return [Path(p) for p in chosen]
+    return default_data_dirs()
+
+
+def active_data_dir() -> Path | None:
+    """The first active data folder (for what takes one folder: export calibration)."""
+    dirs = active_data_dirs()
+    return dirs[0] if dirs else None
+
+
+def set_active_data_dirs(paths: list[str | Path]) -> None:
+    _update(data_dirs=[str(Path(p).expanduser().resolve()) for p in paths], data_dir=None)
 
 
 def set_active_data_dir(path: str | Path) -> None:
-    _update(data_dir=str(Path(path).expanduser().resolve()))
+    set_active_data_dirs([path])
 
 
 def active_model_path() -> Path:

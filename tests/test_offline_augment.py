@@ -1,0 +1,82 @@
+"""Cut-and-paste onto generated backgrounds, and camera noise: what they promise, on made-up photos."""
+
+import numpy as np
+
+from trashure.backgrounds import GENERATORS, random_background
+from trashure.offline_augment import OfflineAugment, augment_view, board_mask, paste_on_background, view_rng
+
+
+def board_photo(seed: int = 0, size: int = 224, cx: int = 120) -> tuple[np.ndarray, np.ndarray]:
+    """A dark bottle-like object on an unevenly lit white board; (photo, true object mask)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size]
+    board = 235 - 20 * x / size + rng.normal(0, 2, (size, size))  # light falls off to the right
+    photo = np.repeat(board[..., None], 3, axis=2)
+    obj = ((x - cx) / 35) ** 2 + ((y - 110) / 80) ** 2 < 1
+    photo[obj] = [40, 110, 60] + rng.normal(0, 5, (obj.sum(), 3))
+    return np.clip(photo, 0, 255).astype(np.uint8), obj
+
+
+def test_the_object_is_cut_out_of_a_plain_board():
+    photo, truth = board_photo()
+    alpha = board_mask(photo)
+    assert alpha is not None
+    found = alpha > 0.5
+    iou = (found & truth).sum() / (found | truth).sum()
+    assert iou > 0.9
+
+
+def test_an_object_touching_the_edge_is_still_cut_out():
+    photo, truth = board_photo(cx=15)
+    alpha = board_mask(photo)
+    assert alpha is not None and ((alpha > 0.5) & truth).sum() / truth.sum() > 0.85
+
+
+def test_a_textured_scene_is_not_taken_for_a_board():
+    rng = np.random.default_rng(0)
+    scene = random_background(np.random.default_rng(3))
+    scene = np.clip(scene + rng.normal(0, 40, scene.shape), 0, 255).astype(np.uint8)
+    assert board_mask(scene) is None
+
+
+def test_pasting_keeps_the_object_and_replaces_the_board():
+    photo, truth = board_photo()
+    background = np.full((224, 224, 3), 90, np.float32)
+    out = paste_on_background(photo, board_mask(photo), background, np.random.default_rng(1), (0.6, 0.6))
+    assert out.shape == (224, 224, 3)
+    # No white board is left: every pixel is the object's green or the grey background (shadowed or not).
+    assert out.max() < 140
+    greenish = (out[..., 1] > out[..., 0] + 30).mean()
+    assert 0.05 < greenish < truth.mean() * 1.2
+
+
+def test_views_are_reproducible_and_differ_from_each_other():
+    photo, _ = board_photo()
+    alpha = board_mask(photo)
+    settings = OfflineAugment(paste_probability=1.0)
+    a = augment_view(photo, settings, view_rng(5, 0, 1), alpha)
+    b = augment_view(photo, settings, view_rng(5, 0, 1), alpha)
+    c = augment_view(photo, settings, view_rng(5, 0, 2), alpha)
+    assert a.dtype == np.uint8 and a.shape == photo.shape
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a.astype(int) - c.astype(int)).mean() > 10
+
+
+def test_no_paste_without_a_mask_and_nothing_at_all_when_switched_off():
+    photo, _ = board_photo()
+    off = OfflineAugment(paste_probability=0.0, photo_noise=False)
+    np.testing.assert_array_equal(augment_view(photo, off, view_rng(0, 0, 1), board_mask(photo)), photo)
+    noisy = augment_view(photo, OfflineAugment(paste_probability=1.0), view_rng(0, 0, 1), None)
+    # Without a mask there is nothing to paste: the board stays (only camera noise changes it).
+    assert np.median(noisy[:10, :10]) > 150
+
+
+def test_every_background_generator_makes_a_varied_rgb_picture():
+    for name, make in GENERATORS.items():
+        out = make(np.random.default_rng(0), 224)
+        assert out.shape == (224, 224, 3), name
+        assert out.std() > 2, name
+    backgrounds = [random_background(np.random.default_rng(i)) for i in range(8)]
+    means = np.array([b.mean(axis=(0, 1)) for b in backgrounds])
+    assert means.std(axis=0).mean() > 10  # backgrounds differ from each other, not one stock picture
+    assert all(b.min() >= 0 and b.max() <= 255 for b in backgrounds)

@@ -1,0 +1,177 @@
+"""Offline augmentation against the plain-board shortcut: cut, paste, crop and phone-camera noise.
+
+A model trained on objects on one white board learns the board. Following Dwibedi et al., "Cut, Paste and
+Learn" (ICCV 2017), a photo whose border is a near-uniform board has its object cut out (pixels that
+differ from a smooth fit of the border colour) and pasted, scaled, rotated and shadowed, onto a generated
+background (`trashure.backgrounds`). Every view, pasted or not, then gets what phone photos vary in:
+framing (random resized crop), colour, blur, sensor noise and JPEG quality.
+
+These steps run in NumPy/Pillow on 224x224 uint8 photos before the model's own Keras augmentation
+layers, and their results are cached as features like the other views. Each view's randomness comes from
+(seed, photo index, view), so a run is reproducible and views can be made in any order or thread.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageEnhance, ImageFilter
+
+from trashure.backgrounds import random_background
+
+BORDER = 6  # pixels of the frame that sample the board
+
+
+@dataclass(frozen=True)
+class OfflineAugment:
+    """What the offline step does to each augmented view (the clean view 0 is never touched)."""
+
+    paste_probability: float = 1.0  # a plain-board photo is pasted onto a generated background
+    photo_noise: bool = True  # random crop, colour jitter, blur, sensor noise, JPEG quality
+    # The pasted object's longer side as a part of the frame, drawn log-uniformly: everyday photos show
+    # litter small on a floor as often as close up.
+    scale_range: tuple[float, float] = (0.12, 0.9)
+    scene_probability: float = 0.0  # a paste goes onto a training photo of `other` rather than a generated one
+
+    @property
+    def active(self) -> bool:
+        return self.paste_probability > 0 or self.photo_noise
+
+
+def _border_pixels(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(coordinates (n, 2) as y, x in [0, 1]; colours (n, 3)) of the frame of width BORDER."""
+    h, w = image.shape[:2]
+    mask = np.zeros((h, w), bool)
+    mask[:BORDER], mask[-BORDER:], mask[:, :BORDER], mask[:, -BORDER:] = True, True, True, True
+    ys, xs = np.nonzero(mask)
+    return np.stack([ys / h, xs / w], 1), image[ys, xs].astype(np.float32)
+
+
+def _plane_design(yx: np.ndarray) -> np.ndarray:
+    y, x = yx[:, 0], yx[:, 1]
+    return np.stack([np.ones_like(y), y, x, y * x, y * y, x * x], 1)
+
+
+def board_mask(image: np.ndarray, max_border_spread: float = 18.0) -> np.ndarray | None:
+    """Alpha (h, w) float32 of the object on a near-uniform board, or None when the photo has no plain
+    board or no clear object. The board may be lit unevenly, so its colour is fitted as a quadratic
+    surface over the frame, per channel; frame pixels that the object covers are left out of the fit
+    (the object may touch the edge), but most of the frame must be board."""
+    from scipy import ndimage
+
+    h, w = image.shape[:2]
+    yx, colours = _border_pixels(image)
+    design = _plane_design(yx)
+    # Start from the pixels near the frame's median colour (the board), then refit on the pixels that fit.
+    board = np.abs(colours - np.median(colours, axis=0)).max(axis=1) < 40
+    for _ in range(3):
+        coef, *_ = np.linalg.lstsq(design[board], colours[board], rcond=None)
+        spread = np.abs(colours - design @ coef).max(axis=1)
+        board = spread <= max_border_spread
+        if board.mean() < 0.6:
+            return None
+    ys, xs = np.mgrid[0:h, 0:w]
+    fitted = (_plane_design(np.stack([ys.ravel() / h, xs.ravel() / w], 1)) @ coef).reshape(h, w, 3)
+    distance = np.abs(image.astype(np.float32) - fitted).max(axis=2)
+    threshold = max(25.0, 3.0 * float(np.percentile(spread[board], 90)))
+    fg = ndimage.binary_opening(distance > threshold, iterations=2)
+    fg = ndimage.binary_fill_holes(ndimage.binary_closing(fg, iterations=3))
+    labels, n = ndimage.label(fg)
+    if n == 0:
+        return None
+    areas = ndimage.sum(fg, labels, index=np.arange(1, n + 1))
+    keep = labels == 1 + int(np.argmax(areas))
+    # Scraps (a white object on a white board, found only in pieces) would teach odd shapes: skip.
+    if areas.max() < 0.8 * areas.sum() or not 0.03 <= keep.mean() <= 0.85:
+        return None
+    return ndimage.gaussian_filter(keep.astype(np.float32), 1.0)
+
+
+def paste_on_background(image: np.ndarray, alpha: np.ndarray, background: np.ndarray,
+                        rng: np.random.Generator, scale_range: tuple[float, float] = (0.12, 0.9)) -> np.ndarray:
+    """The masked object, rotated and scaled, with a soft shadow, composited onto background (float32)."""
+    size = background.shape[0]
+    ys, xs = np.nonzero(alpha > 0.05)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    rgba = np.dstack([image[y0:y1, x0:x1], (alpha[y0:y1, x0:x1] * 255).astype(np.uint8)])
+    # Any angle: litter lies on the floor every way round, not only as it stood on the board.
+    obj = Image.fromarray(rgba, "RGBA").rotate(float(rng.uniform(-180, 180)), Image.BILINEAR, expand=True)
+    longest = max(obj.size)
+    target = max(8, int(np.exp(rng.uniform(*np.log(scale_range))) * size))
+    obj = obj.resize((max(1, obj.size[0] * target // longest), max(1, obj.size[1] * target // longest)),
+                     Image.BILINEAR)
+    ow, oh = obj.size
+    # Keep at least ~80% of the object inside the frame.
+    x = int(rng.integers(-ow // 10, max(size - ow + ow // 10, -ow // 10) + 1))
+    y = int(rng.integers(-oh // 10, max(size - oh + oh // 10, -oh // 10) + 1))
+    layer = np.zeros((size, size, 4), np.float32)
+    src = np.asarray(obj, np.float32)
+    sy0, sx0, dy0, dx0 = max(0, -y), max(0, -x), max(0, y), max(0, x)
+    hh, ww = min(oh - sy0, size - dy0), min(ow - sx0, size - dx0)
+    layer[dy0:dy0 + hh, dx0:dx0 + ww] = src[sy0:sy0 + hh, sx0:sx0 + ww]
+    a = layer[..., 3:] / 255.0
+    shadow = np.asarray(Image.fromarray((a[..., 0] * 255).astype(np.uint8)).filter(
+        ImageFilter.GaussianBlur(float(rng.uniform(3, 10)))), np.float32)[..., None] / 255.0
+    shift = rng.integers(-6, 7, 2)
+    shadow = np.roll(shadow, (int(shift[0]), int(shift[1])), axis=(0, 1))
+    out = background * (1 - rng.uniform(0.15, 0.5) * shadow)
+    return out * (1 - a) + layer[..., :3] * a
+
+
+def random_resized_crop(image: np.ndarray, rng: np.random.Generator, min_area: float = 0.45) -> np.ndarray:
+    h, w = image.shape[:2]
+    area = rng.uniform(min_area, 1.0)
+    aspect = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
+    ch, cw = min(h, int(round(h * np.sqrt(area / aspect)))), min(w, int(round(w * np.sqrt(area * aspect))))
+    y0, x0 = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+    crop = Image.fromarray(image[y0:y0 + ch, x0:x0 + cw].astype(np.uint8))
+    return np.asarray(crop.resize((w, h), Image.BILINEAR), np.float32)
+
+
+def phone_noise(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Colour, contrast, saturation, blur, sensor noise and JPEG quality of a phone camera."""
+    pil = Image.fromarray(np.clip(image, 0, 255).astype(np.uint8))
+    pil = ImageEnhance.Contrast(pil).enhance(float(rng.uniform(0.7, 1.3)))
+    pil = ImageEnhance.Color(pil).enhance(float(rng.uniform(0.6, 1.4)))
+    if rng.random() < 0.3:
+        pil = pil.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.3, 1.5))))
+    out = np.asarray(pil, np.float32) * rng.uniform(0.9, 1.1, 3)  # white balance
+    if rng.random() < 0.3:
+        out = out + rng.normal(0, rng.uniform(2, 8), out.shape)
+    if rng.random() < 0.5:
+        buf = io.BytesIO()
+        Image.fromarray(np.clip(out, 0, 255).astype(np.uint8)).save(buf, "JPEG", quality=int(rng.integers(25, 90)))
+        out = np.asarray(Image.open(buf), np.float32)
+    return np.clip(out, 0, 255)
+
+
+def scene_background(scenes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random crop of a training photo with no object of a target class in it (a scene of `other`),
+    flipped at random: real textures of cardboard, paper, floors."""
+    scene = scenes[int(rng.integers(len(scenes)))]
+    return random_resized_crop(scene[:, ::-1] if rng.random() < 0.5 else scene, rng, min_area=0.3).astype(np.float32)
+
+
+def augment_view(image: np.ndarray, settings: OfflineAugment, rng: np.random.Generator,
+                 alpha: np.ndarray | None = None, scenes: np.ndarray | None = None) -> np.ndarray:
+    """One offline-augmented view of a uint8 photo (uint8 out). alpha: its board_mask, if known;
+    scenes: training photos that may serve as backgrounds (see scene_background)."""
+    out = image.astype(np.float32)
+    pasted = False
+    if alpha is not None and rng.random() < settings.paste_probability:
+        size = image.shape[0]
+        use_scene = scenes is not None and len(scenes) and rng.random() < settings.scene_probability
+        background = scene_background(scenes, rng) if use_scene else random_background(rng, size)
+        out = paste_on_background(image, alpha, background, rng, settings.scale_range)
+        pasted = True
+    if settings.photo_noise:
+        if not pasted and rng.random() < 0.5:
+            out = random_resized_crop(out, rng)
+        out = phone_noise(out, rng)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def view_rng(seed: int, index: int, view: int) -> np.random.Generator:
+    return np.random.default_rng([seed, index, view])

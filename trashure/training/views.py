@@ -1,0 +1,125 @@
+"""Views of the training photos through the frozen part of the base, computed once and cached.
+
+View 0 is the clean photo; views 1..K are augmented: first offline (cut-and-paste onto a generated
+background, crops and camera noise: `trashure.offline_augment`), then by the model's own Keras
+augmentation layers (flip, rotation, brightness). The frozen part runs in the LiteRT interpreter
+(XNNPACK), ~3x faster per photo here than TensorFlow's executor, with outputs equal to Keras' within 3e-5.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from trashure.offline_augment import OfflineAugment, augment_view, board_mask, view_rng
+
+
+def thread_pool() -> ThreadPoolExecutor:
+    # NumPy and Pillow release the GIL in their heavy loops, so threads use both cores.
+    return ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2))
+
+
+def board_masks(images: np.ndarray, settings: OfflineAugment) -> list[np.ndarray | None]:
+    """The object mask (uint8 alpha) of each photo on a plain board, None for the others."""
+    if settings.paste_probability <= 0:
+        return [None] * len(images)
+
+    def mask(image: np.ndarray) -> np.ndarray | None:
+        alpha = board_mask(image)
+        return None if alpha is None else (alpha * 255).astype(np.uint8)
+
+    with thread_pool() as pool:
+        return list(pool.map(mask, images))
+
+
+def scene_pool(images: np.ndarray, labels: np.ndarray, masks: list, classes, settings: OfflineAugment,
+               name: str = "other") -> np.ndarray | None:
+    """Training photos of `other` that are not on a plain board: real scenes to paste objects onto.
+    A class-free scene is the only safe background: a can pasted onto a photo of a bottle would be two
+    labels in one photo."""
+    if settings.scene_probability <= 0 or name not in classes:
+        return None
+    keep = [i for i, m in enumerate(masks) if m is None and labels[i] == list(classes).index(name)]
+    return images[keep] if keep else None
+
+
+def offline_batch(images: np.ndarray, indices: np.ndarray, masks: list, settings: OfflineAugment, seed: int,
+                  view: int, pool: ThreadPoolExecutor, scenes: np.ndarray | None = None) -> np.ndarray:
+    """Offline-augmented copies of images (rows of the photos numbered `indices`), reproducible by view."""
+    def one(args):
+        image, i = args
+        alpha = masks[i]
+        return augment_view(image, settings, view_rng(seed, int(i), view),
+                            None if alpha is None else alpha.astype(np.float32) / 255, scenes)
+
+    return np.stack(list(pool.map(one, zip(images, indices))))
+
+
+def frozen_runner(model, fine_tune_blocks: int = 0, weights_path: Path | None = None):
+    """The frozen part of the model as a LiteRT model: image (0-255) -> pooled features, or -> the
+    activations at the cut when the top blocks are to be fine-tuned. The conversion (~8 s) is cached,
+    keyed by the base weights' sha256, the TensorFlow version, the input size and the cut."""
+    import tensorflow as tf
+
+    from trashure.config import BASE_WEIGHTS_PATH
+    from trashure.litert import LiteRTModel, cached_tflite, to_tflite
+    from trashure.model import build_feature_extractor, cut_layer, split_at_cut
+    from trashure.weights import sha256_file
+
+    weights = Path(weights_path or BASE_WEIGHTS_PATH)
+    key = f"{sha256_file(weights)[:16]}-tf{tf.__version__}-{model.input_shape[1]}"
+    if fine_tune_blocks <= 0:
+        return LiteRTModel(cached_tflite(f"mobilenetv2_features-{key}.tflite",
+                                         lambda: to_tflite(build_feature_extractor(model))))
+    name = f"mobilenetv2_cut-{cut_layer(model, fine_tune_blocks)}-{key}.tflite"
+    return LiteRTModel(cached_tflite(name, lambda: to_tflite(split_at_cut(model, fine_tune_blocks)[0])))
+
+
+def extract(runner, images: np.ndarray, views: int = 0, augmenter=None, offline: OfflineAugment | None = None,
+            masks: list | None = None, seed: int = 0, batch_size: int = 16, dtype=np.float32,
+            on_progress: Callable[[int, int], None] | None = None, scenes: np.ndarray | None = None,
+            clean: bool = True) -> np.ndarray:
+    """The runner's outputs for every photo and view: shape (1 + views, n, *output) where view 0 is the
+    clean photo, or (views, n, *output) of the augmented views alone when clean is False."""
+    import tensorflow as tf
+
+    first = 0 if clean else 1
+    total, done = len(images) * (1 + views - first), 0
+    # A compiled augmenter runs ~30% faster than calling the Keras layers eagerly batch by batch.
+    augment = tf.function(lambda b: augmenter(b, training=True)) if views and augmenter is not None else None
+    use_offline = bool(views and offline is not None and offline.active)
+    masks = masks if masks is not None else [None] * len(images)
+    out = np.empty((1 + views - first, len(images), *runner.output_shape[1:]), dtype)
+    with thread_pool() as pool:
+        for view in range(first, 1 + views):
+            for start in range(0, len(images), batch_size):
+                batch = images[start:start + batch_size]
+                if view > 0 and use_offline:
+                    batch = offline_batch(batch, np.arange(start, start + len(batch)), masks, offline, seed, view,
+                                          pool, scenes)
+                batch = batch.astype(np.float32)
+                if view > 0 and augment is not None:
+                    batch = augment(batch).numpy()
+                out[view - first, start:start + len(batch)] = runner.run(batch)
+                done += len(batch)
+                if on_progress:
+                    on_progress(done, total)
+    return out
+
+
+def augmented_copies(images: np.ndarray, views: int, augmenter=None, offline: OfflineAugment | None = None,
+                     masks: list | None = None, seed: int = 0) -> np.ndarray:
+    """The photos followed by `views` augmented copies of them, as extract() makes them, as float32 pixels:
+    for the exact mode, which feeds pixels rather than cached features."""
+    class Identity:
+        output_shape = (None, *images.shape[1:])
+
+        @staticmethod
+        def run(batch):
+            return batch
+
+    return extract(Identity(), images, views, augmenter, offline, masks, seed).reshape(-1, *images.shape[1:])
