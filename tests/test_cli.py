@@ -97,3 +97,34 @@ def test_weights_check_passes():
     result = cli("weights", "--check")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("OK")
+
+
+def test_train_on_two_folders_reports_each_source(tmp_path):
+    a = make_dataset(tmp_path / "alpha", per_class=10)
+    b = make_dataset(tmp_path / "beta", per_class=10, classes=("can", "other"))
+    result = cli("train", "--data", a, "--data", b, "--epochs", "1", "--views", "1", "--fine-tune-blocks", "1",
+                 "--fine-tune-epochs", "1", "--runs-dir", tmp_path / "runs")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr and "cuInit" not in result.stderr
+    assert "alpha:" in result.stdout and "beta:" in result.stdout
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert set(metrics["per_source"]) == {"alpha", "beta"}
+    assert metrics["per_source"]["beta"]["n_images"] == 2 and metrics["split_sizes"]["test"] == 6
+    config = json.loads((run_dir / "config.json").read_text())
+    assert [p.rsplit("/", 1)[-1] for p in config["data_dirs"]] == ["alpha", "beta"]
+    assert config["fine_tune_blocks"] == 1
+    card = json.loads((run_dir / "model_card.json").read_text())
+    assert card["data"]["folders"] == ["alpha", "beta"] and "fine_tune_kept" in card["training"]
+    stages = [line.split(",")[0] for line in (run_dir / "history.csv").read_text().splitlines()[1:]]
+    assert stages == ["frozen", "fine-tune"]
+
+
+def test_exact_mode_is_the_reference_recipe_unless_told_otherwise():
+    exact = TrainConfig.for_mode("exact")
+    assert (exact.paste_probability, exact.photo_noise, exact.class_weighting, exact.fine_tune_blocks,
+            exact.validation_views) == (0.0, False, "none", 0, 0)
+    assert (exact.learning_rate, exact.epochs, exact.patience) == (1e-4, 20, 3)
+    assert TrainConfig.for_mode("exact", fine_tune_blocks=2).fine_tunes
+    # A config saved before these options existed reads as trained without them.
+    assert TrainConfig.from_dict({"mode": "fast", "epochs": 5}).fine_tune_blocks == 0

@@ -197,6 +197,27 @@ def cmd_promote(args: argparse.Namespace) -> int:
     return 0
 
 
+TENSORFLOW_COMMANDS = {"train", "evaluate", "export", "promote", "weights"}
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with the process's stderr closed: its C++ start-up lines (CUDA probing on a
+    machine without a GPU) are written before its log level applies. A failed import still raises."""
+    import os
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            try:
+                import tensorflow  # noqa: F401
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m trashure", description=(
         f"Trashure: classify waste photos ({', '.join(CLASSES)}) with MobileNetV2."))
@@ -283,6 +304,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         import os
 
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+    elif args.command in TENSORFLOW_COMMANDS:
+        _import_tensorflow_quietly()
     try:
         return args.func(args)
     except TrashureError as exc:
