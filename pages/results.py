@@ -110,7 +110,8 @@ def shipped_ui() -> None:
         st.warning("No card for the shipped model.")
         return
     m = card["metrics"]
-    metrics_ui(m["test_accuracy"], m["test_loss"], m["test_images"], m.get("kept_val_accuracy", m.get("best_val_accuracy")))
+    metrics_ui(m["test_accuracy"], m["test_loss"], m["test_images"],
+               m.get("kept_val_accuracy", m.get("best_val_accuracy")))
     use_model_ui(DEFAULT_MODEL_PATH, "shipped model")
     curves_ui(card.get("history", []))
     confusion_ui(m["confusion_matrix"], card["classes"], m["per_class"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +52,8 @@ def make_dataset(root: Path, per_class: int = 10, classes=CLASSES, fmt: str = "J
         (root / c).mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
             ext = {"JPEG": "jpg", "PNG": "png"}[fmt]
-            photo(CLASS_COLOURS.get(c, (128, 128, 128)), seed=hash((c, i)) % 10_000).save(
+            # crc32, not hash(): the same photos in every interpreter, so a failure can be reproduced.
+            photo(CLASS_COLOURS.get(c, (128, 128, 128)), seed=zlib.crc32(f"{c}/{i}".encode()) % 10_000).save(
                 root / c / f"{c}_{i:03d}.{ext}", fmt)
     return root
 

@@ -151,5 +151,6 @@ class TrainConfig:
 
 
 # What `--mode exact` leaves out of Trashure's recipe, so that it stays the notebook's.
-REFERENCE_RECIPE: dict[str, Any] = {"paste_probability": 0.0, "scene_probability": 0.0, "photo_noise": False, "class_weighting": "none",
+REFERENCE_RECIPE: dict[str, Any] = {"paste_probability": 0.0, "scene_probability": 0.0, "photo_noise": False,
+                                    "class_weighting": "none",
                                     "fine_tune_blocks": 0, "validation_views": 0}

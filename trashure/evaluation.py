@@ -51,9 +51,8 @@ def wilson_interval(correct: int, n: int, confidence: float = 0.95) -> tuple[flo
 def metrics_per_source(probabilities: np.ndarray, labels: np.ndarray, sources: Sequence[str],
                        classes: Sequence[str]) -> dict[str, dict[str, Any]]:
     """metrics_from_probabilities for the photos of each source (data folder)."""
-    sources = np.asarray(sources)
-    return {str(s): metrics_from_probabilities(np.asarray(probabilities)[sources == s], np.asarray(labels)[sources == s],
-                                               classes)
+    sources, probabilities, labels = np.asarray(sources), np.asarray(probabilities), np.asarray(labels)
+    return {str(s): metrics_from_probabilities(probabilities[sources == s], labels[sources == s], classes)
             for s in dict.fromkeys(sources.tolist())}
 
 

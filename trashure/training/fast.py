@@ -48,10 +48,12 @@ def _cached_views(model, data: PreparedData, config: TrainConfig, run: Run | Non
         echo(f"  {sum(m is not None for m in masks)} of {n_train} training photos are on a plain board "
              "(cut out and pasted onto generated backgrounds)")
     phase(run, echo, "features", f"running the frozen base on {n_train} training photos "
-          f"({describe_views(views, config.clean_view)}), {len(data.images['val'])} validation and {len(data.images['test'])} test photos")
+          f"({describe_views(views, config.clean_view)}), {len(data.images['val'])} validation and "
+          f"{len(data.images['test'])} test photos")
     runner = frozen_runner(model, blocks, weights_path)
     store = np.float16 if blocks else np.float32  # activations at the cut are large; float16 halves them
-    scenes = scene_pool(data.images["train"], data.labels["train"], masks, data.dataset.classes, offline) if views else None
+    scenes = (scene_pool(data.images["train"], data.labels["train"], masks, data.dataset.classes, offline)
+              if views else None)
     train = extract(runner, data.images["train"], views, augmenter, offline, masks, config.seed, dtype=store,
                     on_progress=progress_printer(run, echo, "computing features"), scenes=scenes,
                     clean=config.clean_view or not views)
