@@ -75,7 +75,7 @@ def _pooled(top, activations: np.ndarray) -> np.ndarray:
     """Pooled features from activations at the cut, through the frozen top (inference)."""
     import tensorflow as tf
 
-    run = tf.function(lambda x: top(x, training=False))
+    run = tf.function(lambda x: top(x, training=False), reduce_retracing=True)  # the last batch is smaller
     flat = activations.reshape(-1, *activations.shape[-3:])
     out = [run(flat[i:i + 256].astype(np.float32)).numpy() for i in range(0, len(flat), 256)]
     return np.concatenate(out).reshape(*activations.shape[:-3], -1)
