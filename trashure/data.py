@@ -53,10 +53,6 @@ class Dataset:
         c = Counter((r.source, r.class_name) for r in self.records)
         return {s: {name: c.get((s, name), 0) for name in self.classes} for s in self.roots}
 
-    @property
-    def sources(self) -> list[str]:
-        return list(self.roots)
-
     def path_of(self, source: str, relpath: str) -> Path:
         return self.roots[source] / relpath
 
@@ -214,8 +210,8 @@ def scan_sources(data: str | Path | Sequence[str | Path], classes: Sequence[str]
 
 def _check_class_names(found: dict[str, tuple[str, ...]]) -> None:
     """Refuse folders that cannot be merged by class name: one that shares no class with the folders
-    before it, and
-    names that differ only in case or separators (`Can` and `can`), which would become two classes."""
+    before it, and names that differ only in case or separators (`Can` and `can`), which would become
+    two classes."""
     seen: set[str] = set()
     for i, (name, own) in enumerate(found.items()):
         others, seen = set(seen), seen | set(own)
@@ -248,6 +244,7 @@ def scan_dataset(root: str | Path, classes: Sequence[str] | None = None) -> Data
             f"{root} has no sub-folder for class(es) {', '.join(missing)}; "
             f"expected one sub-folder per class: {', '.join(class_names)}.")
     records, problems, ignored = [], [], []
+    source = source_name(root)
     for label, name in enumerate(class_names):
         for path, problem in _walk_files(root / name):
             rel = path.relative_to(root).as_posix()
@@ -256,8 +253,8 @@ def scan_dataset(root: str | Path, classes: Sequence[str] | None = None) -> Data
             elif path.suffix.lower() not in IMAGE_EXTENSIONS:
                 ignored.append(FileProblem(rel, f"not a photo extension ({path.suffix or 'none'}); ignored"))
             else:
-                records.append(ImageRecord(path, label, name, rel, source_name(root)))
-    return Dataset(root, class_names, records, problems, ignored, {source_name(root): root})
+                records.append(ImageRecord(path, label, name, rel, source))
+    return Dataset(root, class_names, records, problems, ignored, {source: root})
 
 
 @dataclass
@@ -297,7 +294,9 @@ def verified_dataset(data: str | Path | Sequence[str | Path],
     dataset = scan_sources(data, classes)
     checks = check_images(dataset.records)
     dataset.records = [c.record for c in checks if c.problem is None]
-    dataset.problems += [FileProblem(c.record.relpath, c.problem) for c in checks if c.problem]
+    # Merged folders name a file by its folder too, as scan_sources names the files it skips.
+    prefix = (lambda r: f"{r.source}/") if len(dataset.roots) > 1 else (lambda r: "")
+    dataset.problems += [FileProblem(prefix(c.record) + c.record.relpath, c.problem) for c in checks if c.problem]
     return dataset, checks
 
 

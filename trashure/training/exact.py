@@ -16,11 +16,10 @@ import numpy as np
 
 from trashure.config import TrainConfig
 from trashure.runs import Run
-from trashure.training.fast import offline_settings, run_second_stage
 from trashure.training.keras_parts import (FINE_TUNE_STAGE, Echo, TrainingCancelled, class_weights, early_stopping,
-                                           keras_classes, one_hot, phase, save_model_atomic)
+                                           keras_classes, one_hot, phase, run_second_stage, save_model_atomic)
 from trashure.training.prepared import PreparedData
-from trashure.training.views import augmented_copies, board_masks, offline_batch, thread_pool
+from trashure.training.views import augmented_copies, board_masks, offline_batch, offline_settings, thread_pool
 
 FRESH_VIEWS = 1_000_000  # view numbers of exact mode's per-epoch augmentation, apart from fast mode's
 

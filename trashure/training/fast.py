@@ -16,17 +16,11 @@ from typing import Any
 import numpy as np
 
 from trashure.config import TrainConfig
-from trashure.offline_augment import OfflineAugment
 from trashure.runs import Run
-from trashure.training.keras_parts import (FINE_TUNE_STAGE, Echo, TrainingCancelled, class_weights, early_stopping,
-                                           keras_classes, one_hot, phase, progress_printer)
+from trashure.training.keras_parts import (FINE_TUNE_STAGE, Echo, check_cancel, class_weights, early_stopping,
+                                           keras_classes, one_hot, phase, progress_printer, run_second_stage)
 from trashure.training.prepared import PreparedData
-from trashure.training.views import board_masks, extract, frozen_runner, scene_pool
-
-
-def offline_settings(config: TrainConfig) -> OfflineAugment:
-    return OfflineAugment(paste_probability=config.paste_probability, photo_noise=config.photo_noise,
-                          scene_probability=config.scene_probability)
+from trashure.training.views import board_masks, extract, frozen_runner, offline_settings, scene_pool
 
 
 def describe_views(views: int, clean: bool = True) -> str:
@@ -108,7 +102,7 @@ def train_fast(model, data: PreparedData, config: TrainConfig, run: Run | None, 
                           config.batch_size, config.seed, weights=weights[labels]),
              validation_data=val, epochs=config.epochs, verbose=0, shuffle=False,
              callbacks=[stopper, checkpoint, RunCallback(run, config.max_epochs, echo, history)])
-    _check_cancel(run)
+    check_cancel(run)
     copy_head_weights(head, model)
     result = {"best_val_loss_epoch": stopper.best_epoch + 1, "best_val_accuracy_epoch": checkpoint.best_epoch}
     if not blocks:
@@ -124,11 +118,6 @@ def train_fast(model, data: PreparedData, config: TrainConfig, run: Run | None, 
     timings["train_s"] = round(time.time() - t0, 3)
     result["test_probabilities"] = np.asarray(classifier.predict(cached["test"], batch_size=64, verbose=0))
     return result
-
-
-def _check_cancel(run: Run | None) -> None:
-    if run is not None and run.cancel_requested:
-        raise TrainingCancelled("cancelled during training")
 
 
 def fine_tune_on_cut(model, classifier, cached: dict[str, np.ndarray], data: PreparedData, config: TrainConfig,
@@ -150,25 +139,3 @@ def fine_tune_on_cut(model, classifier, cached: dict[str, np.ndarray], data: Pre
         model, classifier, val, config, history, RunCallback(run, config.max_epochs, echo, history, FINE_TUNE_STAGE),
         lambda: ArrayBatches(cached["train"].reshape(-1, *cached["train"].shape[2:]), one_hot(labels, n_classes),
                              config.batch_size, config.seed + 1, weights=weights[labels]), run)
-
-
-def run_second_stage(model, trainer, val, config: TrainConfig, history: list, callback, batches, run,
-                     checkpoint=None) -> dict[str, Any]:
-    """Fit the fine-tuning stage with its own early stopping. If no epoch of it beats the frozen stage's
-    validation loss, the frozen stage's weights are kept: fine-tuning never makes the kept model worse
-    on validation loss."""
-    before = model.get_weights()
-    baseline = float(trainer.evaluate(*val, verbose=0, batch_size=64)[0])
-    stopper = early_stopping(config, config.fine_tune_patience)
-    callbacks = [stopper, callback] + ([checkpoint] if checkpoint is not None else [])
-    trainer.fit(batches(), validation_data=val, epochs=config.fine_tune_epochs, verbose=0, shuffle=False,
-                callbacks=callbacks)
-    _check_cancel(run)
-    stage = [h for h in history if h["stage"] == FINE_TUNE_STAGE]
-    best = min((h["val_loss"] for h in stage), default=np.inf)
-    kept = best < baseline
-    if not kept:
-        model.set_weights(before)
-    return {"fine_tune_epochs_run": len(stage), "fine_tune_kept": bool(kept),
-            "fine_tune_best_epoch": (stopper.best_epoch + 1) if kept else 0,
-            "frozen_val_loss": baseline, "fine_tune_best_val_loss": float(best)}

@@ -6,7 +6,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -171,3 +171,30 @@ def keras_classes():
                     self.on_best()
 
     return ArrayBatches, RunCallback, ValAccuracyCheckpoint
+
+
+def check_cancel(run: Run | None) -> None:
+    if run is not None and run.cancel_requested:
+        raise TrainingCancelled("cancelled during training")
+
+
+def run_second_stage(model, trainer, val, config: TrainConfig, history: list, callback, batches, run,
+                     checkpoint=None) -> dict[str, Any]:
+    """Fit the fine-tuning stage with its own early stopping. If no epoch of it beats the frozen stage's
+    validation loss, the frozen stage's weights are kept: fine-tuning never makes the kept model worse
+    on validation loss."""
+    before = model.get_weights()
+    baseline = float(trainer.evaluate(*val, verbose=0, batch_size=64)[0])
+    stopper = early_stopping(config, config.fine_tune_patience)
+    callbacks = [stopper, callback] + ([checkpoint] if checkpoint is not None else [])
+    trainer.fit(batches(), validation_data=val, epochs=config.fine_tune_epochs, verbose=0, shuffle=False,
+                callbacks=callbacks)
+    check_cancel(run)
+    stage = [h for h in history if h["stage"] == FINE_TUNE_STAGE]
+    best = min((h["val_loss"] for h in stage), default=np.inf)
+    kept = best < baseline
+    if not kept:
+        model.set_weights(before)
+    return {"fine_tune_epochs_run": len(stage), "fine_tune_kept": bool(kept),
+            "fine_tune_best_epoch": (stopper.best_epoch + 1) if kept else 0,
+            "frozen_val_loss": baseline, "fine_tune_best_val_loss": float(best)}

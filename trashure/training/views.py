@@ -15,7 +15,13 @@ from typing import Callable
 
 import numpy as np
 
+from trashure.config import TrainConfig
 from trashure.offline_augment import OfflineAugment, augment_view, board_mask, view_rng
+
+
+def offline_settings(config: TrainConfig) -> OfflineAugment:
+    return OfflineAugment(paste_probability=config.paste_probability, photo_noise=config.photo_noise,
+                          scene_probability=config.scene_probability)
 
 
 def thread_pool() -> ThreadPoolExecutor:
