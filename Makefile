@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: app test bench venv clean
+.PHONY: app test bench venv tfjs clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found; run: make PYTHON=python3 ..."; exit 1; }
@@ -16,11 +16,17 @@ venv: $(VENV)/.installed
 app: $(VENV)/.installed
 	$(VENV)/bin/streamlit run app.py
 
-test: $(VENV)/.installed
+# The export tests need the official TF.js converter (its own venv) and runtime (npm): set up here, so
+# that `make test` passes on a fresh clone. Only what needs root (Debian's Chromium) is skipped, with
+# the reason, when absent.
+tfjs:
+	PYTHON=$(PYTHON) bash tools/tfjs/setup.sh
+
+test: $(VENV)/.installed tfjs
 	$(PY) -m pytest
 
 bench: $(VENV)/.installed
 	$(PY) bench/train_speed.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis tools/tfjs/.venv tools/tfjs/node_modules
