@@ -10,6 +10,7 @@ import contextlib
 import io
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -37,7 +38,7 @@ def to_tflite(model, representative: Iterable[np.ndarray] | None = None) -> byte
 def cached_tflite(name: str, convert: Callable[[], bytes]) -> bytes:
     """A TFLite conversion (~8 s, deterministic for its name's key) kept in the cache folder."""
     from trashure.config import default_cache_dir
-    from trashure.runs import atomic_write_bytes
+    from trashure.files import atomic_write_bytes
 
     path = default_cache_dir() / name
     if path.is_file() and path.stat().st_size > 0:
@@ -54,17 +55,51 @@ def default_threads() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-class LiteRTModel:
-    """A TFLite model in the LiteRT interpreter, run on batches of any size."""
+def default_pool_size() -> int:
+    """Interpreters run in parallel at most: more than the cores only adds contention (bench/predict_latency.py)."""
+    return max(1, os.cpu_count() or 1)
 
-    def __init__(self, content: bytes | str | Path, threads: int | None = None) -> None:
+
+class _Slot:
+    """One LiteRT interpreter and the batch size its tensors are allocated for."""
+
+    def __init__(self, kwargs: dict, threads: int) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
-        kwargs = {"model_path": str(content)} if isinstance(content, (str, Path)) else {"model_content": content}
-        self._interpreter = Interpreter(num_threads=threads or default_threads(), **kwargs)
-        self._input = self._interpreter.get_input_details()[0]
-        self._output = self._interpreter.get_output_details()[0]
-        self._batch = 0
+        self.interpreter = Interpreter(num_threads=threads, **kwargs)
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+        self.batch = 0
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        if len(batch) != self.batch:
+            self.interpreter.resize_tensor_input(self.input["index"], [len(batch), *self.input["shape"][1:]])
+            self.interpreter.allocate_tensors()
+            self.batch = len(batch)
+        self.interpreter.set_tensor(self.input["index"], batch)
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self.output["index"]).copy()
+
+
+class LiteRTModel:
+    """A TFLite model in the LiteRT interpreter, run on batches of any size, safe to share between threads.
+
+    One interpreter must never run two calls at once (it fails, or worse, hands one caller another's
+    output), so each call borrows an interpreter of a small pool: at most `pool_size` calls run in
+    parallel, the others wait. The pool grows on demand, so a model used by one thread holds one.
+    """
+
+    def __init__(self, content: bytes | str | Path, threads: int | None = None,
+                 pool_size: int | None = None) -> None:
+        self._kwargs = ({"model_path": str(content)} if isinstance(content, (str, Path))
+                        else {"model_content": content})
+        self._threads = threads or default_threads()
+        self.pool_size = max(1, pool_size or default_pool_size())
+        first = _Slot(self._kwargs, self._threads)
+        self._input, self._output = first.input, first.output
+        self._free: list[_Slot] = [first]
+        self._created = 1
+        self._available = threading.Condition()
 
     @property
     def input_dtype(self) -> np.dtype:
@@ -90,19 +125,34 @@ class LiteRTModel:
     def output_quantization(self) -> tuple[float, int]:
         return tuple(self._output["quantization"])  # type: ignore[return-value]
 
-    def _ensure_batch(self, n: int) -> None:
-        if n != self._batch:
-            shape = [n, *self._input["shape"][1:]]
-            self._interpreter.resize_tensor_input(self._input["index"], shape)
-            self._interpreter.allocate_tensors()
-            self._batch = n
+    @contextlib.contextmanager
+    def _borrow(self):
+        with self._available:
+            while not self._free and self._created >= self.pool_size:
+                self._available.wait()
+            slot = self._free.pop() if self._free else None
+            if slot is None:
+                self._created += 1
+        if slot is None:
+            try:
+                slot = _Slot(self._kwargs, self._threads)
+            except BaseException:
+                with self._available:
+                    self._created -= 1
+                    self._available.notify()
+                raise
+        try:
+            yield slot
+        finally:
+            with self._available:
+                self._free.append(slot)
+                self._available.notify()
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """One forward pass on a batch already in the model's input dtype."""
-        self._ensure_batch(len(batch))
-        self._interpreter.set_tensor(self._input["index"], np.ascontiguousarray(batch, dtype=self.input_dtype))
-        self._interpreter.invoke()
-        return self._interpreter.get_tensor(self._output["index"]).copy()
+        batch = np.ascontiguousarray(batch, dtype=self.input_dtype)
+        with self._borrow() as slot:
+            return slot.run(batch)
 
     def run_many(self, images: np.ndarray, batch_size: int = 8,
                  on_progress: Callable[[int, int], None] | None = None) -> np.ndarray:

@@ -105,6 +105,20 @@ def tflite_for(model_path: Path) -> Path | bytes:
     return cached_tflite(f"model-{sha[:24]}.tflite", convert)
 
 
+def write_tflite_twin(model, model_path: Path) -> dict[str, Any]:
+    """Write the float32 TFLite twin beside a saved .keras model (<name>.tflite) and return the card's
+    record of it. Made when a model is saved or shipped, so that the first classification after
+    choosing a model needs no conversion (~8-20 s)."""
+    from trashure.files import atomic_write_bytes
+    from trashure.litert import to_tflite
+    from trashure.weights import sha256_file
+
+    twin = Path(model_path).with_suffix(".tflite")
+    atomic_write_bytes(twin, to_tflite(model))
+    return {"file": twin.name, "source_sha256": sha256_file(model_path),
+            "what": "float32 TFLite conversion of the .keras file, for LiteRT"}
+
+
 class Classifier:
     """Classify waste photos with a trained model: predict() takes a path, bytes or a PIL image.
 

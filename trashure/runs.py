@@ -7,11 +7,8 @@ polling a live run) never sees a half-written file and a killed process never le
 from __future__ import annotations
 
 import csv
-import io
-import json
 import os
 import secrets
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -19,6 +16,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from trashure.config import MODEL_FILENAME, default_runs_dir
+from trashure.files import (atomic_write_bytes, atomic_write_csv, atomic_write_json,  # noqa: F401
+                            atomic_write_text, read_json)
 from trashure.errors import RunError
 
 STATES = ("queued", "running", "done", "failed", "cancelled")
@@ -28,46 +27,6 @@ CANCEL_FLAG = "cancel.requested"
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes 0600; run files are meant to be read by others
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, default=str) + "\n")
-
-
-def atomic_write_csv(path: Path, rows: list[dict[str, Any]], fieldnames: list[str] | None = None) -> None:
-    buf = io.StringIO()
-    fieldnames = fieldnames or (list(rows[0].keys()) if rows else [])
-    writer = csv.DictWriter(buf, fieldnames=fieldnames, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(path, buf.getvalue())
-
-
-def read_json(path: Path, default: Any = None) -> Any:
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return default
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -217,18 +176,19 @@ def promote_run(run: Run, target: Path) -> Path:
     atomically, so the shipped model is never a partial file."""
     if not run.has_model:
         raise RunError(f"run {run.id} has no model file (state: {run.state})")
-    from trashure.litert import to_tflite
-    from trashure.prediction import load_keras_model
+    from trashure.prediction import load_keras_model, write_tflite_twin
     from trashure.weights import sha256_file
 
     target = Path(target)
     card = read_json(run.dir / "model_card.json", {}) or {}
-    # The float32 TFLite twin ships beside it, so the app's fast path needs no conversion on first use.
-    tflite = to_tflite(load_keras_model(run.model_path))
-    atomic_write_bytes(target.with_suffix(".tflite"), tflite)
     atomic_write_bytes(target, run.model_path.read_bytes())
-    card = {**card, "file": target.name,
-            "tflite": {"file": target.with_suffix(".tflite").name, "source_sha256": sha256_file(target),
-                       "what": "float32 TFLite conversion of the .keras file, for LiteRT"}}
-    atomic_write_json(target.with_suffix(".json"), card)
+    # The float32 TFLite twin ships beside it, so the app's fast path needs no conversion on first use;
+    # the run's own twin is reused when its record says it was made from these exact bytes.
+    twin, run_twin = card.get("tflite") or {}, run.model_path.with_suffix(".tflite")
+    if run_twin.is_file() and twin.get("source_sha256") == sha256_file(target):
+        atomic_write_bytes(target.with_suffix(".tflite"), run_twin.read_bytes())
+        twin = {**twin, "file": target.with_suffix(".tflite").name}
+    else:
+        twin = write_tflite_twin(load_keras_model(target), target)
+    atomic_write_json(target.with_suffix(".json"), {**card, "file": target.name, "tflite": twin})
     return target

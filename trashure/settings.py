@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from trashure.config import DEFAULT_MODEL_PATH, default_data_dirs, default_runs_dir
-from trashure.runs import atomic_write_json, read_json
+from trashure.files import atomic_write_json, read_json
 
 
 def _state_path() -> Path:

@@ -89,6 +89,7 @@ def fit(data: PreparedData, config: TrainConfig, run: Run | None = None, echo: E
 def _train_into(run: Run, data_dirs: list[Path], config: TrainConfig, echo: Echo, weights_path: Path | None,
                 t_start: float) -> dict[str, Any]:
     from trashure.evaluation import metrics_from_probabilities, metrics_per_source, prediction_rows
+    from trashure.prediction import write_tflite_twin
 
     t0 = time.time()
     phase(run, echo, "data", "reading photos from " + ", ".join(str(d) for d in data_dirs))
@@ -123,7 +124,10 @@ def _train_into(run: Run, data_dirs: list[Path], config: TrainConfig, echo: Echo
     })
     atomic_write_csv(run.dir / "predictions.csv", prediction_rows(data.split.test, probabilities, classes))
     atomic_write_json(run.dir / "metrics.json", metrics)
-    atomic_write_json(run.dir / "model_card.json", model_card(run, config, metrics, data_dirs, history))
+    phase(run, echo, "saving", "building the TFLite twin for the app's fast path")
+    card = model_card(run, config, metrics, data_dirs, history)
+    card["tflite"] = write_tflite_twin(model, run.model_path)
+    atomic_write_json(run.dir / "model_card.json", card)
     echo(f"test accuracy {metrics['accuracy']:.2%}  test loss {metrics['loss']:.4f}  "
          f"({metrics['n_images']} photos)  total {timings['total_s']:.1f}s")
     for source, m in metrics["per_source"].items():
