@@ -10,7 +10,7 @@ from trashure.runs import get_run, list_runs
 from trashure.training import prepare_data, train
 
 RUN_FILES = {"config.json", "status.json", "history.csv", "metrics.json", "model_card.json",
-             "predictions.csv", "mobilenetv2_trashure.keras"}
+             "predictions.csv", "mobilenetv2_trashure.keras", "mobilenetv2_trashure.tflite"}
 
 
 @pytest.mark.parametrize("mode", ["fast", "exact"])
@@ -44,11 +44,22 @@ def test_short_real_training_run(tiny_dataset, tmp_path, mode):
     # The saved model is a complete, loadable model with the same predictions as recorded.
     from trashure.prediction import Classifier
 
+    from trashure.prediction import tflite_for
+    from trashure.weights import sha256_file
+
+    # The TFLite twin exists as soon as the run is done, bound to this model file: the app's first
+    # classification with it needs no conversion.
+    card = json.loads((run.dir / "model_card.json").read_text())
+    assert card["tflite"]["source_sha256"] == sha256_file(run.model_path)
+    assert tflite_for(run.model_path) == run.model_path.with_suffix(".tflite")
+
     clf = Classifier(run.model_path)
-    row = run.predictions()[0]
-    p = clf.predict(tiny_dataset / row["file"])
-    assert p.label == row["predicted"]
-    assert abs(p.confidence - float(row["confidence"])) < 1e-4
+    rows = run.predictions()
+    assert len(rows) == 4
+    for row in rows:
+        p = clf.predict(tiny_dataset / row["file"])
+        assert p.label == row["predicted"]
+        assert abs(p.confidence - float(row["confidence"])) < 1e-4
     assert [r.id for r in list_runs(tmp_path / "runs")] == [run.id]
     assert get_run(run.id, tmp_path / "runs").metrics()["accuracy"] == metrics["accuracy"]
 
