@@ -1,60 +1,146 @@
-"""Classify: snap a photo or upload one; the prediction, its confidence and every class's probability."""
+"""Classify: snap a photo, upload one or pick a sample; the verdict, its confidence and every class's
+probability, beside the input. The input given last is the one classified."""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import streamlit as st
 
-from pages.common import active_classifier, use_app_navigation
+from pages.common import (active_classifier, file_signature, folder_signature, load_classifier, thumbnail,
+                          use_app_navigation)
 from trashure import charts, settings
 from trashure.errors import TrashureError
-from trashure.images import open_image, to_rgb
 
 use_app_navigation()
 
+LAST_INPUT = "classify_last_input"  # "camera" | "upload" | "sample": the input the user gave last
+SAMPLE = "classify_sample"
 
-def input_ui():
-    camera_tab, upload_tab = st.tabs(["📷 Camera", "⬆️ Upload"])
+
+def remember(kind: str) -> None:
+    st.session_state[LAST_INPUT] = kind
+
+
+def choose_sample(path: str) -> None:
+    st.session_state[SAMPLE] = path
+    remember("sample")
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def gallery_photos(paths: tuple[str, ...], signature: tuple) -> dict[str, list[str]]:
+    from trashure.data import sample_photos
+
+    return {c: [str(p) for p in ps] for c, ps in sample_photos(list(paths), per_class=3).items()}
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def classify(model_path: str, signature: float, data: bytes) -> dict:
+    """The verdict for these bytes under this model, computed once: moving the threshold only redraws."""
+    from trashure.images import open_image
+
+    classifier = load_classifier(model_path, signature)
+    try:
+        frames = getattr(open_image(data), "n_frames", 1)
+        prediction = classifier.predict(data)
+    except TrashureError as exc:
+        return {"error": str(exc)}
+    return {**prediction.to_dict(), "frames": frames}
+
+
+def sample_gallery_ui() -> None:
+    dirs = [d for d in settings.active_data_dirs() if d.is_dir()]
+    if not dirs:
+        st.caption("No data folder is active: choose one on the Dataset page to get sample photos.")
+        return
+    photos = gallery_photos(tuple(str(d) for d in dirs), folder_signature(dirs))
+    st.caption("Photos from the test part of the active data folders (the model did not train on them). "
+               "Click one to classify it.")
+    for name, paths in photos.items():
+        cols = st.columns(len(paths) + 1, vertical_alignment="center")
+        cols[0].markdown(f"**{name}**")
+        for col, path in zip(cols[1:], paths):
+            try:
+                col.image(thumbnail(path, 160)[0], width="stretch")
+            except TrashureError:
+                col.caption(f"{Path(path).name} (not readable)")
+                continue
+            col.button("Classify", key=f"sample-{path}", on_click=choose_sample, args=(path,), width="stretch")
+
+
+def input_ui() -> tuple[str, str, bytes] | None:
+    """(kind, description, bytes) of the input given last, or None."""
+    camera_tab, upload_tab, sample_tab = st.tabs(["📷 Camera", "⬆️ Upload", "🖼️ Samples"])
     with camera_tab:
-        shot = st.camera_input("Take a photo of one item on a plain background")
+        shot = st.camera_input("Take a photo of one item", key="classify_camera", on_change=remember,
+                               args=("camera",))
     with upload_tab:
-        uploaded = st.file_uploader("Or upload a photo", type=["jpg", "jpeg", "png", "bmp", "webp", "gif"])
-    return shot or uploaded
+        uploaded = st.file_uploader("Upload a photo (on a phone: take one with its camera)", key="classify_upload",
+                                    type=["jpg", "jpeg", "png", "bmp", "webp", "gif"], on_change=remember,
+                                    args=("upload",))
+    with sample_tab:
+        sample_gallery_ui()
+    inputs = {"camera": shot, "upload": uploaded}
+    last = st.session_state.get(LAST_INPUT)
+    if last == "sample" and st.session_state.get(SAMPLE):
+        path = Path(st.session_state[SAMPLE])
+        try:
+            return "sample", f"sample photo `{path.parent.name}/{path.name}`", path.read_bytes()
+        except OSError as exc:
+            st.error(f"The sample {path} cannot be read: {exc.strerror}")
+            return None
+    if last not in inputs or inputs[last] is None:
+        last = next((k for k, v in inputs.items() if v is not None), None)  # the one still present
+    if last is None:
+        return None
+    given = inputs[last]
+    description = "your camera photo" if last == "camera" else f"your upload `{given.name}`"
+    return last, description, given.getvalue()
 
 
-def result_ui(prediction, threshold: float) -> None:
-    uncertain = prediction.confidence < threshold
-    st.metric("Prediction", prediction.label, delta=f"{prediction.confidence:.1%} confidence",
-              delta_color="off" if uncertain else "normal")
+def verdict_ui(result: dict, threshold: float) -> None:
+    uncertain = result["confidence"] < threshold
+    left, right = st.columns(2)
+    left.metric("Prediction", result["label"])
+    right.metric("Confidence", f"{result['confidence']:.1%}")
     if uncertain:
         st.warning(f"Uncertain: the best guess is below your {threshold:.0%} threshold. "
-                   "Try a closer photo on a plain background.")
-    st.plotly_chart(charts.probabilities(prediction.probabilities, threshold))
-    st.caption(f"Prediction took {prediction.seconds * 1000:.0f} ms (decode, resize, model).")
+                   "Try a closer photo of one item.")
+    st.plotly_chart(charts.probabilities(result["probabilities"], threshold), config={"displayModeBar": False})
+    note = f"Prediction took {result['seconds'] * 1000:.0f} ms (decode, resize, model)."
+    if result.get("frames", 1) > 1:
+        note += f" An animated image with {result['frames']} frames: the first frame was classified."
+    st.caption(note)
 
 
 st.title("📷 Classify")
-threshold = st.slider("Uncertain below", 0.0, 1.0, 0.6, 0.05, help="Confidence under which the verdict is 'uncertain'.")
-photo = input_ui()
 try:
-    classifier = active_classifier()
+    active_classifier()
 except TrashureError as exc:
     st.error(f"The active model cannot be used: {exc}")
     st.caption(f"Model path: `{settings.active_model_path()}`. Pick another on the Results page.")
     st.stop()
 
-if photo is not None:
-    data = photo.getvalue()
-    left, right = st.columns([1, 1])
-    try:
-        original = open_image(data)
-        frames = getattr(original, "n_frames", 1)
-        prediction = classifier.predict(data)
-        image = to_rgb(original)
-    except TrashureError as exc:
-        st.error(f"This file cannot be classified: {exc}")
+input_col, verdict_col = st.columns([1, 1], gap="large")
+with input_col:
+    given = input_ui()
+with verdict_col:
+    threshold = st.slider("Uncertain below", 0.0, 1.0, 0.6, 0.05,
+                          help="Confidence under which the verdict is marked uncertain. Moving it only redraws.")
+    if given is None:
+        st.info("Take a photo with the camera, upload one, or pick a sample photo.")
     else:
-        left.image(image, caption=getattr(photo, "name", "photo"), width="stretch")
-        if frames > 1:
-            left.info(f"An animated image with {frames} frames: the first frame was classified.")
-        with right:
-            result_ui(prediction, threshold)
-else:
-    st.info("Take a photo with the camera or upload one to classify it.")
+        kind, description, data = given
+        model_path = settings.active_model_path()
+        result = classify(str(model_path), file_signature(model_path), data)
+        st.markdown(f"**Classifying {description}**")
+        if "error" in result:
+            st.error(f"This file cannot be classified: {result['error']}")
+        else:
+            verdict_ui(result, threshold)
+            if kind != "camera":  # the camera widget already shows its photo
+                from trashure.images import open_image, to_rgb
+
+                image = to_rgb(open_image(data))
+                image.thumbnail((480, 480))
+                st.image(image, caption=description.replace("`", ""))

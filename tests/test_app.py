@@ -80,6 +80,62 @@ def test_classify_page_camera_and_upload(studio):
     assert "Prediction took" in texts(at)
 
 
+def jpeg(colour, size=(320, 240), seed=0) -> bytes:
+    buf = io.BytesIO()
+    photo(colour, size, seed).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def verdict(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric if m.label in ("Prediction", "Confidence")}
+
+
+def test_classify_page_shows_the_input_given_last(studio, monkeypatch):
+    from trashure.prediction import Classifier
+
+    st_cache_clear()
+    seen: list[bytes] = []
+    original = Classifier.predict
+    monkeypatch.setattr(Classifier, "predict", lambda self, src: seen.append(src) or original(self, src))
+    at = open_page("pages/classify.py")
+    shot, upload = jpeg((200, 40, 40), seed=1), jpeg((40, 40, 200), seed=2)
+    at.camera_input[0].set_value(("shot.jpg", shot, "image/jpeg")).run()
+    assert "Classifying your camera photo" in texts(at) and seen[-1] == shot
+    at.file_uploader[0].set_value(("blue.jpg", upload, "image/jpeg")).run()
+    assert not at.exception
+    assert "Classifying your upload `blue.jpg`" in texts(at) and seen[-1] == upload
+    assert "camera photo" not in texts(at)
+    # Moving the threshold redraws the same verdict without running the model again.
+    calls = len(seen)
+    before = verdict(at)
+    at.slider[0].set_value(0.95).run()
+    assert len(seen) == calls and verdict(at) == before
+    # A bad upload after a good camera photo shows the upload's error, not the old verdict.
+    at.file_uploader[0].set_value(("notes.jpg", b"this is text", "image/jpeg")).run()
+    assert "cannot be classified" in texts(at) and not verdict(at)
+
+
+def test_classify_page_sample_gallery(studio, monkeypatch):
+    data = make_dataset(studio / "data", per_class=10)
+    monkeypatch.setenv("TRASHURE_DATA", str(data))
+    st_cache_clear()
+    at = open_page("pages/classify.py")
+    buttons = [b for b in at.button if b.label == "Classify"]
+    # 10 photos a class split 8/1/1: the test photo, then the validation photo, of each class
+    assert len(buttons) == 8
+    assert buttons[2].key.endswith(tuple(f"glass_bottle_{i:03d}.jpg" for i in range(10)))
+    buttons[2].click().run()
+    assert not at.exception
+    assert "Classifying sample photo `glass_bottle/" in texts(at)
+    assert set(verdict(at)) == {"Prediction", "Confidence"}
+
+
+def st_cache_clear() -> None:
+    import streamlit as st
+
+    st.cache_data.clear()
+
+
 def test_classify_page_rejects_a_non_image_upload(studio):
     at = open_page("pages/classify.py")
     at.file_uploader[0].set_value(("notes.png", b"this is text", "image/png")).run()

@@ -89,3 +89,18 @@ def test_metrics_per_source_and_wilson_interval():
     low, high = wilson_interval(90, 100)
     assert abs(low - 0.8256) < 1e-3 and abs(high - 0.9448) < 1e-3  # the textbook Wilson interval
     assert wilson_interval(10, 10)[1] == pytest.approx(1.0)
+
+
+def test_sample_photos_come_from_unseen_parts_in_turn_from_each_source(tmp_path):
+    from trashure.data import sample_photos
+
+    a, b = make_dataset(tmp_path / "a", per_class=20), make_dataset(tmp_path / "b", per_class=20)
+    split = split_dataset(scan_sources([a, b]))
+    unseen = {r.path for r in split.test + split.val}
+    samples = sample_photos([a, b], per_class=4)
+    assert list(samples) == list(CLASSES)
+    for name, paths in samples.items():
+        assert len(paths) == 4 and all(p in unseen for p in paths)
+        assert {p.parent.parent.name for p in paths} == {"a", "b"}  # both sources shown
+        assert all(p.parent.name == name for p in paths)
+    assert sample_photos([a, b], per_class=4) == samples  # the same gallery on every visit

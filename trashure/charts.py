@@ -70,14 +70,19 @@ def confusion_matrix(matrix: Sequence[Sequence[int]], classes: Sequence[str], no
 
 
 def probabilities(probs: dict[str, float], threshold: float | None = None) -> go.Figure:
+    """Horizontal bars of every class's probability on a 0-100% axis, the threshold as a dotted line."""
     names = list(probs)
     fig = go.Figure(go.Bar(x=[probs[n] for n in names], y=names, orientation="h",
                            marker_color=[class_colour(n) for n in names],
-                           text=[f"{probs[n]:.1%}" for n in names], textposition="auto"))
+                           text=[f"{probs[n]:.1%}" for n in names], textposition="outside", textangle=0,
+                           cliponaxis=False, hovertemplate="%{y}: %{x:.1%}<extra></extra>"))
     if threshold is not None:
-        fig.add_vline(x=threshold, line_dash="dot", line_color="#888", annotation_text="threshold")
-    fig.update_layout(xaxis=dict(range=[0, 1], tickformat=".0%"), height=260, margin=dict(t=20, b=10),
-                      yaxis_autorange="reversed")
+        fig.add_vline(x=threshold, line_dash="dot", line_color="#888")
+        fig.add_annotation(x=threshold, y=1, yref="paper", yanchor="bottom", showarrow=False,
+                           text=f"threshold {threshold:.0%}", font=dict(color="#666", size=12))
+    fig.update_layout(xaxis=dict(range=[0, 1], tickformat=".0%", dtick=0.25, fixedrange=True),
+                      yaxis=dict(autorange="reversed", fixedrange=True, ticklabelstandoff=6),
+                      height=240, margin=dict(t=30, b=10, l=10, r=50), showlegend=False)
     return fig
 
 

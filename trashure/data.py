@@ -388,3 +388,39 @@ def inspect_dataset(data: str | Path | Sequence[str | Path], classes: Sequence[s
         report["split"] = None
         report["split_error"] = str(exc)
     return report
+
+
+def sample_photos(data: str | Path | Sequence[str | Path], per_class: int = 3, seed: int = 42) -> dict[str, list[Path]]:
+    """A few photos of each class for a demo gallery, taken in turn from each source: from the test part
+    of the split, then the validation part (photos a model trained with this seed has not learnt from);
+    from all photos when the folder is too small to split. Listing only, no decoding."""
+    dataset = scan_sources(data)
+    try:
+        split = split_dataset(dataset, seed)
+        parts = [split.test, split.val]
+    except DatasetError:
+        parts = [dataset.records]
+    out: dict[str, list[Path]] = {}
+    for name in dataset.classes:
+        picked: list[Path] = []
+        for records in parts:
+            picked += _round_robin_by_source([r for r in records if r.class_name == name], seed,
+                                             per_class - len(picked))
+        out[name] = picked
+    return out
+
+
+def _round_robin_by_source(records: list[ImageRecord], seed: int, n: int) -> list[Path]:
+    by_source: dict[str, list[ImageRecord]] = {}
+    for r in sorted(records, key=lambda r: _order_key(r, seed)):
+        by_source.setdefault(r.source, []).append(r)
+    queues = [iter(v) for _, v in sorted(by_source.items())]
+    picked: list[Path] = []
+    while queues and len(picked) < n:
+        for q in list(queues):
+            r = next(q, None)
+            if r is None:
+                queues.remove(q)
+            elif len(picked) < n:
+                picked.append(r.path)
+    return picked
