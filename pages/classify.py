@@ -125,8 +125,8 @@ input_col, verdict_col = st.columns([1, 1], gap="large")
 with input_col:
     given = input_ui()
 with verdict_col:
-    threshold = st.slider("Uncertain below", 0.0, 1.0, 0.6, 0.05,
-                          help="Confidence under which the verdict is marked uncertain. Moving it only redraws.")
+    threshold = st.slider("Uncertain below", 0, 100, 60, 5, format="%d%%",
+                          help="Confidence under which the verdict is marked uncertain. Moving it only redraws.") / 100
     if given is None:
         st.info("Take a photo with the camera, upload one, or pick a sample photo.")
     else:
@@ -143,4 +143,4 @@ with verdict_col:
 
                 image = to_rgb(open_image(data))
                 image.thumbnail((480, 480))
-                st.image(image, caption=description.replace("`", ""))
+                st.image(image, caption=description.replace("`", ""), width=360)

@@ -70,7 +70,7 @@ def folder_signature(paths: Path | list[Path]) -> tuple:
 def load_classifier(path: str, signature: float):
     from trashure.prediction import Classifier
 
-    return Classifier(path)
+    return Classifier(path).warm_up()
 
 
 def active_classifier():

@@ -100,6 +100,15 @@ def use_model_ui(model_path: Path, label: str) -> None:
     if active:
         st.success(f"This model ({label}) is the active model.")
     elif st.button(f"✅ Use this model ({label})", type="primary"):
+        from trashure.prediction import tflite_for
+
+        # Made now, with a spinner, rather than as a freeze on the next Classify visit.
+        with st.spinner("Preparing the model for live classification (its TFLite twin)…"):
+            try:
+                tflite_for(model_path)
+            except TrashureError as exc:
+                st.error(f"This model cannot be used for live classification: {exc}")
+                return
         settings.set_active_model(None if model_path == DEFAULT_MODEL_PATH else model_path)
         st.rerun()
 

@@ -108,7 +108,7 @@ def test_classify_page_shows_the_input_given_last(studio, monkeypatch):
     # Moving the threshold redraws the same verdict without running the model again.
     calls = len(seen)
     before = verdict(at)
-    at.slider[0].set_value(0.95).run()
+    at.slider[0].set_value(95).run()
     assert len(seen) == calls and verdict(at) == before
     # A bad upload after a good camera photo shows the upload's error, not the old verdict.
     at.file_uploader[0].set_value(("notes.jpg", b"this is text", "image/jpeg")).run()

@@ -8,32 +8,19 @@ from __future__ import annotations
 
 import csv
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from browser_kit import (MISSING, chromium, fake_camera_stream, new_page, settle, streamlit_server,
+                         take_camera_photo)
 from conftest import REPO
 
 ARTIFACTS = REPO / "tests" / "artifacts"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PAGES = {"": "Trashure", "dataset": "Dataset", "train": "Train", "results": "Results", "classify": "Classify",
          "export": "Export"}
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None or shutil.which("ffmpeg") is None,
-    reason="needs Debian's chromium and ffmpeg (apt-get install chromium ffmpeg; .ci/run installs them)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+pytestmark = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
 
 
 def can_photo(shared: Path) -> Path:
@@ -43,79 +30,22 @@ def can_photo(shared: Path) -> Path:
     return shared / rows[0]["file"]
 
 
-def fake_camera_stream(photo: Path, out: Path) -> Path:
-    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-loop", "1", "-i", str(photo), "-t", "3",
-                    "-vf", "scale=640:480,format=yuv420p", "-r", "10", "-f", "yuv4mpegpipe", str(out)],
-                   check=True, timeout=120)
-    return out
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, shared_data):
-    port = free_port()
     state = tmp_path_factory.mktemp("e2e")
-    env = {**os.environ, "TRASHURE_RUNS": str(state / "runs"), "TRASHURE_DATA": str(shared_data)}
-    env.pop("TRASHURE_MODEL", None)
-    log = open(state / "streamlit.log", "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        process.kill()
-        pytest.fail(f"streamlit did not start: {(state / 'streamlit.log').read_text()[-2000:]}")
-    yield url
-    process.terminate()
+    env = {"TRASHURE_RUNS": str(state / "runs"), "TRASHURE_DATA": str(shared_data), "TRASHURE_MODEL": ""}
     try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        with streamlit_server(state, env) as url:
+            yield url
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory, shared_data):
-    from playwright.sync_api import sync_playwright
-
     stream = fake_camera_stream(can_photo(shared_data), tmp_path_factory.mktemp("cam") / "can.y4m")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-            f"--use-file-for-fake-video-capture={stream}"])
+    with chromium(stream) as browser:
         yield browser
-        browser.close()
-
-
-def new_page(browser, url: str):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    context.grant_permissions(["camera"], origin=url)
-    return context.new_page()
-
-
-def settle(page) -> None:
-    """Wait until the script has run: our navigation is in the sidebar and nothing is running or stale."""
-    page.wait_for_selector('[data-testid="stSidebarNav"] >> text=Classify', timeout=60_000)
-    page.wait_for_selector('[data-testid="stSidebar"] >> text=Trashure studio', timeout=60_000)
-    page.wait_for_function(
-        "() => { const w = document.querySelector('[data-testid=\"stStatusWidget\"]');"
-        " return (!w || !w.innerText.includes('Running')) && !document.querySelector('[data-stale=\"true\"]')"
-        " && !document.querySelector('[data-testid=\"stSpinner\"]'); }",
-        timeout=120_000)
-    # Plotly draws after the script has run: wait until every chart has its SVG.
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')]"
-        ".every(c => c.querySelector('svg.main-svg'))", timeout=60_000)
-    page.wait_for_timeout(1000)
 
 
 def test_camera_photo_of_a_can_is_classified_as_can(server, browser):
@@ -123,16 +53,62 @@ def test_camera_photo_of_a_can_is_classified_as_can(server, browser):
     page = new_page(browser, server)
     page.goto(f"{server}/classify")
     settle(page)
-    take = page.get_by_role("button", name="Take Photo")
-    take.wait_for(timeout=60_000)
-    page.wait_for_timeout(2000)  # let the fake stream start
-    take.click()
+    take_camera_photo(page)
     metric = page.locator('[data-testid="stMetric"]', has_text="Prediction")
     metric.wait_for(timeout=120_000)
     value = metric.locator('[data-testid="stMetricValue"]').inner_text()
     settle(page)
     page.screenshot(path=str(ARTIFACTS / "classify.png"), full_page=True)
     assert value.strip() == "can"
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def demo_photos(shared: Path, name: str) -> list[Path]:
+    with open(shared / "manifest.csv", newline="") as f:
+        return [shared / r["file"] for r in csv.DictReader(f) if r["class"] == name and r["tier"] == "demo"]
+
+
+def shown_verdict(page) -> tuple[str, str]:
+    """(what is being classified, the predicted class) once the page has settled."""
+    settle(page)
+    what = page.get_by_text("Classifying ", exact=False).first.inner_text()
+    metric = page.locator('[data-testid="stMetric"]', has_text="Prediction")
+    return what, metric.locator('[data-testid="stMetricValue"]').inner_text().strip()
+
+
+def test_an_upload_after_a_camera_photo_is_the_one_classified(server, browser, shared_data):
+    from trashure.prediction import Classifier
+
+    page = new_page(browser, server)
+    page.goto(f"{server}/classify")
+    settle(page)
+    take_camera_photo(page)
+    page.locator('[data-testid="stMetric"]', has_text="Prediction").wait_for(timeout=120_000)
+    what, camera_label = shown_verdict(page)
+    assert what.startswith("Classifying your camera photo")
+    # A photo of another class that the model tells apart from the camera's verdict.
+    classifier = Classifier()
+    upload = next(p for p in demo_photos(shared_data, "plastic_bottle") if classifier.predict(p).label != camera_label)
+    page.get_by_role("tab", name="Upload").click()
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(upload))
+    page.get_by_text(f"Classifying your upload {upload.name}", exact=False).wait_for(timeout=60_000)
+    what, label = shown_verdict(page)
+    page.screenshot(path=str(ARTIFACTS / "classify-upload-after-camera.png"), full_page=True)
+    assert label == classifier.predict(upload).label != camera_label
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_a_sample_photo_is_classified_with_one_click(server, browser):
+    page = new_page(browser, server)
+    page.goto(f"{server}/classify")
+    settle(page)
+    page.get_by_role("tab", name="Samples").click()
+    page.get_by_role("button", name="Classify").first.click(timeout=60_000)
+    page.get_by_text("Classifying sample photo", exact=False).wait_for(timeout=60_000)
+    what, label = shown_verdict(page)
+    page.screenshot(path=str(ARTIFACTS / "classify-sample.png"), full_page=True)
+    assert "can/" in what  # the first row of the gallery is the first class
+    assert label in ("can", "glass_bottle", "other", "plastic_bottle")
     assert page.locator('[data-testid="stException"]').count() == 0
 
 

@@ -144,6 +144,11 @@ class Classifier:
             n_outputs, self.image_size = self.lite.output_shape[-1], self.lite.input_shape[1]
         self.classes = classes_for(n_outputs, self.card, self.model_path)
 
+    def warm_up(self) -> "Classifier":
+        """Run one blank photo, so the first real one does not pay the runtime's first-call set-up."""
+        self.probabilities(np.zeros((1, self.image_size, self.image_size, 3), np.float32))
+        return self
+
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """Probabilities for a batch of (n, size, size, 3) uint8/float 0-255 RGB images."""
         batch = np.asarray(images, dtype=np.float32)
