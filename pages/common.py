@@ -7,7 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from trashure import settings
-from trashure.catalog import model_card
+from trashure.catalog import display_name, model_card
 
 
 def set_page_config() -> None:
@@ -122,7 +122,7 @@ def sidebar_ui() -> None:
         card = model_card(model_path)
         st.caption("Model")
         acc = card.get("metrics", {}).get("test_accuracy")
-        label = card.get("run_id") or model_path.name
+        label = display_name(model_path, card)
         st.markdown(f"🧠 `{label}`" + (f" · {acc:.1%} test accuracy" if acc is not None else ""),
                     help=str(model_path))
         if not model_path.is_file():

@@ -55,7 +55,12 @@ def overview_ui(report: dict) -> None:
     cols[3].metric("Unreadable files", len(report["unreadable"]))
     left, right = st.columns(2)
     left.plotly_chart(charts.class_counts(counts))
-    right.plotly_chart(charts.image_sizes(report["image_sizes"]))
+    sizes = report["image_sizes"]
+    if len(sizes) > 1:
+        right.plotly_chart(charts.image_sizes(sizes))
+    elif sizes:
+        right.markdown(f"**Image size**: every photo is {sizes[0]['width']}×{sizes[0]['height']} pixels.")
+    right.caption("Every photo is resized to 224×224 for the model (squashed, not cropped).")
     if len(report["counts_per_source"]) > 1:
         st.subheader("Per source folder")
         st.caption("Each folder is a source: the split keeps every source's own 80/10/10, and Results reports "
@@ -111,20 +116,29 @@ def problems_ui(report: dict) -> None:
 
 def augmentation_ui(listing: dict[str, list[str]]) -> None:
     st.subheader("Augmentation preview")
-    st.caption("One photo through the training augmentation (horizontal flip, ±20° rotation, ±20% brightness), "
-               "exactly the Keras layers used in training.")
+    st.caption("One photo as training sees it, made by the training code itself. The default recipe cuts the "
+               "object off a plain board and pastes it onto a generated floor, table or texture, adds camera "
+               "noise, then the Keras layers flip it, turn it up to ±20° and change its brightness by up to ±20%.")
     options = [path for files in listing.values() for path in files[:50]]
     if not options:
         return
-    path = st.selectbox("Photo", options, format_func=lambda p: "/".join(Path(p).parts[-3:]))
-    if st.button("Show 6 augmented versions"):
+    cols = st.columns([3, 2, 1], vertical_alignment="bottom")
+    path = cols[0].selectbox("Photo", options, format_func=lambda p: "/".join(Path(p).parts[-3:]))
+    recipe = cols[1].radio("Recipe", ["default (fast mode)", "reference layers only (exact mode)"], horizontal=True)
+    if cols[2].button("Show 6 views"):
         from trashure.augment import augmented_versions
 
-        images = augmented_versions(Path(path), 6, seed=random.randrange(1 << 30))
-        cols = st.columns(7)
-        cols[0].image(thumbnail(path)[0], caption="original")
-        for col, image in zip(cols[1:], images):
-            col.image(image, caption="augmented")
+        with st.spinner("Loading TensorFlow and augmenting…"):
+            try:
+                original, views = augmented_versions(Path(path), 6, seed=random.randrange(1 << 30),
+                                                     offline=recipe.startswith("default"))
+            except TrashureError as exc:
+                st.error(f"{Path(path).name} cannot be augmented: {exc}")
+                return
+        grid = st.columns(7)
+        grid[0].image(original, caption="the photo (224×224, as the model sees it)", width="stretch")
+        for col, image in zip(grid[1:], views):
+            col.image(image, caption="augmented", width="stretch")
 
 
 st.title("🗂️ Dataset")

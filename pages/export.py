@@ -8,24 +8,22 @@ import streamlit as st
 
 from pages.common import use_app_navigation
 from trashure import settings
-from trashure.config import DEFAULT_MODEL_PATH, default_runs_dir
+from trashure.catalog import ModelEntry, model_entries
+from trashure.config import default_exports_dir
 from trashure.errors import TrashureError
 from trashure.export import FORMATS
-from trashure.runs import list_runs
 
 use_app_navigation()
 
-SHIPPED = "Shipped model (models/)"
-
-
-def source_ui() -> tuple[str, Path, list[str]]:
-    runs = [r for r in list_runs() if r.has_model and r.state == "done"]
-    labels = [SHIPPED] + [r.id for r in runs]
-    choice = st.selectbox("Model to export", labels)
-    if choice == SHIPPED:
-        return "shipped", DEFAULT_MODEL_PATH, [str(d) for d in settings.active_data_dirs()]
-    run = next(r for r in runs if r.id == choice)
-    return run.id, run.model_path, [str(d) for d in run.data_dirs()]
+def source_ui() -> ModelEntry | None:
+    """The model to export, the active one first selected."""
+    entries = [e for e in model_entries() if e.state() == "done" and e.path.is_file()]
+    if not entries:
+        st.info("No model to export yet: train one on the Train page.")
+        return None
+    active = settings.active_model_path().resolve()
+    index = next((i for i, e in enumerate(entries) if e.path.resolve() == active), 0)
+    return st.selectbox("Model to export", entries, index=index, format_func=lambda e: e.name)
 
 
 def options_ui() -> tuple[list[str], int] | None:
@@ -38,22 +36,48 @@ def options_ui() -> tuple[list[str], int] | None:
     return formats, int(scale)
 
 
-def export_ui(model_path: Path, out_dir: Path, formats: list[str], scale: int, data_dirs: list[str]) -> None:
-    from trashure.export import export_model
-    from trashure.runtimes import format_report
+def export_ui(entry: ModelEntry, out_dir: Path, formats: list[str], scale: int) -> None:
+    from trashure.export import ExportError, export_model, test_set
     from trashure.images import load_array
+    from trashure.runtimes import format_report
 
+    data_dirs = [str(d) for d in entry.data_dirs(settings.active_data_dirs())]
     with st.status("Exporting…", expanded=True) as status:
         try:
-            export_model(model_path, out_dir, formats, scale, data_dirs or None, echo=st.write)
-            st.write("measuring latency per format")
+            export_model(entry.path, out_dir, formats, scale, data_dirs or None, echo=st.write)
+            try:
+                st.write("reading the test part of the model's split, to score every format on it")
+                test = test_set(entry.card(), data_dirs)
+            except ExportError as exc:
+                test = None
+                st.write(f"no test accuracy per format: {exc}")
+            st.write("measuring latency and test accuracy per format")
             photo = next(iter(sorted(Path(data_dirs[0]).rglob("*.jpg"))), None) if data_dirs else None
             image = load_array(photo) if photo else np.full((224, 224, 3), 128, np.uint8)
-            st.session_state["export_report"] = (str(out_dir), format_report(out_dir, formats, image, scale))
+            st.session_state["export_report"] = (str(out_dir), format_report(out_dir, formats, image, scale, test=test))
             status.update(label="Export done", state="complete")
         except TrashureError as exc:
             status.update(label="Export failed", state="error")
             st.error(str(exc))
+
+
+def report_table(rows: list[dict]) -> pd.DataFrame:
+    """Readable headers and no empty cells."""
+    def latency(row: dict) -> str:
+        if row.get("p50_ms") is None:
+            return "–"
+        return (f"{row['p50_ms']:.1f} (p90 {row['p90_ms']:.1f})" if row.get("p90_ms") is not None
+                else f"{row['p50_ms']:.1f} (mean of 20)")
+
+    def percent(value) -> str:
+        return f"{value:.2%}" if value is not None else "–"
+
+    return pd.DataFrame([{
+        "Format": row["format"], "Runtime": row["runtime"], "Size (MB)": f"{row['size_mb']:.1f}",
+        "Latency, one photo (ms)": latency(row), "Test accuracy": percent(row.get("test_accuracy")),
+        "Same top-1 as Keras": percent(row.get("agreement_with_keras")),
+        **({"Note": row["note"]} if row.get("note") else {}),
+    } for row in rows]).fillna("–")
 
 
 def downloads_ui() -> None:
@@ -63,25 +87,26 @@ def downloads_ui() -> None:
         return
     out_dir, rows = st.session_state["export_report"]
     st.subheader("Formats")
-    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    st.dataframe(report_table(rows), hide_index=True)
     cols = st.columns(len(rows))
     for col, row in zip(cols, rows):
         folder = Path(out_dir) / row["format"]
         if folder.is_dir():
             col.download_button(f"⬇️ {row['format']}.zip", zip_folder(folder), file_name=f"{row['format']}.zip",
                                 mime="application/zip", key=f"dl-{row['format']}")
-    st.caption(f"Files are also in `{out_dir}`. Each zip holds the model, labels.txt and metadata.json.")
+    st.caption(f"Files are also in `{out_dir}/<format>/`. Each zip holds the model, labels.txt and metadata.json.")
 
 
 st.title("📦 Export")
 st.caption("For web and mobile apps: Keras, SavedModel, TFLite float32 and int8, TF.js graph model. "
-           "Each format is checked in its own runtime by the test suite.")
-source_id, model_path, data_dirs = source_ui()
-choice = options_ui()
+           "Each format is checked in its own runtime by the test suite, and scored here on the test photos.")
+entry = source_ui()
+choice = options_ui() if entry is not None else None
 if choice is not None:
     formats, scale = choice
     if not formats:
         st.warning("Choose at least one format.")
     else:
-        export_ui(model_path, default_runs_dir() / "exports" / f"{source_id}-scale{scale}", formats, scale, data_dirs)
+        folder = entry.name.replace(" · ", "-").replace(" ", "_") + ("" if scale == 255 else "-unit-input")
+        export_ui(entry, default_exports_dir() / folder, formats, scale)
 downloads_ui()

@@ -6,7 +6,7 @@ import streamlit as st
 
 from pages.common import dataset_listing, folder_signature, use_app_navigation
 from trashure import settings
-from trashure.catalog import model_card
+from trashure.catalog import display_name, model_card
 from trashure.config import CLASSES
 from trashure.errors import TrashureError
 
@@ -17,7 +17,7 @@ def header_ui() -> None:
     st.title("♻️ Trashure")
     st.markdown(
         "Point a camera at a piece of waste and Trashure tells you which bin it belongs to: "
-        + ", ".join(f"**{c.replace('_', ' ')}**" for c in CLASSES) + ". "
+        + ", ".join(f"**{c}**" for c in CLASSES) + ". "
         "A MobileNetV2 trained on real photos, running on this machine.")
 
 
@@ -28,14 +28,19 @@ def model_ui(card: dict, path: Path) -> None:
                    "`python -m trashure train --data DATA_DIR`.")
         return
     metrics, data = card.get("metrics", {}), card.get("data", {})
+    sizes = data.get("split_sizes", {})
     cols = st.columns(4)
     cols[0].metric("Test accuracy", f"{metrics.get('test_accuracy', float('nan')):.1%}")
     cols[1].metric("Test loss", f"{metrics.get('test_loss', float('nan')):.3f}")
-    cols[2].metric("Trained on", f"{data.get('n_images', '–')} photos")
+    cols[2].metric("Photos", f"{data.get('n_images', '–')}",
+                   help="How many photos were used to train, to validate (early stopping) and to test.")
     cols[3].metric("Trained", str(card.get("trained_at", "–"))[:10])
-    st.caption(f"Classes: {', '.join(card.get('classes', []))} · {card.get('architecture', '')} · "
-               f"data: {data.get('folder', '?')}, {data.get('split', '')} (seed {data.get('seed', '?')}) · "
-               f"run {card.get('run_id', '?')}")
+    if sizes:
+        cols[2].caption(f"{sizes.get('train', '–')} trained on · {sizes.get('val', '–')} validated · "
+                        f"{sizes.get('test', '–')} tested")
+    st.caption(f"**{display_name(path, card)}** · classes: {', '.join(card.get('classes', []))} · "
+               f"{card.get('architecture', '')} · data: {data.get('folder', '?')}, {data.get('split', '')} "
+               f"(seed {data.get('seed', '?')})")
 
 
 def dataset_ui(data_dirs: list[Path]) -> None:
@@ -53,18 +58,19 @@ def dataset_ui(data_dirs: list[Path]) -> None:
     counts = {c: len(files) for c, files in listing.items()}
     cols = st.columns(max(len(counts), 1))
     for col, (name, n) in zip(cols, counts.items()):
-        col.metric(name.replace("_", " "), n)
+        col.metric(name, n)
     st.caption(" + ".join(f"`{d.name}`" for d in data_dirs)
                + f" · {sum(counts.values())} photos (not yet checked: see the Dataset page)")
 
 
 def links_ui() -> None:
     st.subheader("Go to")
-    cols = st.columns(4)
+    cols = st.columns(5)
     cols[0].page_link("pages/dataset.py", label="Explore the photos", icon="🗂️")
     cols[1].page_link("pages/train.py", label="Train a model", icon="🏋️")
     cols[2].page_link("pages/results.py", label="Read the results", icon="📊")
     cols[3].page_link("pages/classify.py", label="Classify a photo", icon="📷")
+    cols[4].page_link("pages/export.py", label="Export for apps", icon="📦")
 
 
 header_ui()

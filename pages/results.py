@@ -7,22 +7,16 @@ import streamlit as st
 
 from pages.common import thumbnail, use_app_navigation
 from trashure import charts, settings
-from trashure.catalog import model_card
-from trashure.config import DEFAULT_MODEL_PATH
+from trashure.catalog import ModelEntry, comparison_rows, model_entries
 from trashure.errors import TrashureError
-from trashure.runs import list_runs
 
 use_app_navigation()
 
-SHIPPED = "Shipped model (models/)"
-
-
-def pick_ui(runs) -> str:
-    labels = [SHIPPED] + [f"{r.id} · {r.state}" for r in runs]
+def pick_ui(entries: list[ModelEntry]) -> ModelEntry:
     wanted = st.session_state.get("results_run")
-    index = next((i for i, r in enumerate(runs, 1) if r.id == wanted), 0)
-    choice = st.selectbox("Run", labels, index=index)
-    return choice.split(" · ")[0]
+    index = next((i for i, e in enumerate(entries) if e.run is not None and e.run.id == wanted), 0)
+    return st.selectbox("Model", entries, index=index,
+                        format_func=lambda e: e.name if e.state() == "done" else f"{e.name} · {e.state()}")
 
 
 def metrics_ui(accuracy, loss, n_images, best_val=None) -> None:
@@ -49,7 +43,9 @@ def confusion_ui(matrix, classes, per_class) -> None:
     table = pd.DataFrame(per_class).T[["precision", "recall", "f1", "support"]]
     right.markdown("**Per class**")
     table["support"] = table["support"].astype(int)
-    right.dataframe(table.style.format({"precision": "{:.3f}", "recall": "{:.3f}", "f1": "{:.3f}"}))
+    percent = st.column_config.NumberColumn(format="percent")
+    right.dataframe(table, column_config={"precision": percent, "recall": percent, "f1": st.column_config.NumberColumn(
+        "F1", format="percent"), "support": st.column_config.NumberColumn("test photos")})
 
 
 def per_source_ui(per_source: dict) -> None:
@@ -95,74 +91,69 @@ def mistakes_ui(rows, dirs: dict[str, Path]) -> None:
         cols[i % 6].image(image, caption=f"true {r['true']} → {r['predicted']} ({float(r['confidence']):.0%})")
 
 
-def use_model_ui(model_path: Path, label: str) -> None:
-    active = settings.active_model_path().resolve() == model_path.resolve()
+def use_model_ui(entry: ModelEntry) -> None:
+    active = settings.active_model_path().resolve() == entry.path.resolve()
     if active:
-        st.success(f"This model ({label}) is the active model.")
-    elif st.button(f"✅ Use this model ({label})", type="primary"):
+        st.success(f"This model ({entry.name}) is the active model.")
+    elif st.button(f"✅ Use this model ({entry.name})", type="primary"):
         from trashure.prediction import tflite_for
 
         # Made now, with a spinner, rather than as a freeze on the next Classify visit.
         with st.spinner("Preparing the model for live classification (its TFLite twin)…"):
             try:
-                tflite_for(model_path)
+                tflite_for(entry.path)
             except TrashureError as exc:
                 st.error(f"This model cannot be used for live classification: {exc}")
                 return
-        settings.set_active_model(None if model_path == DEFAULT_MODEL_PATH else model_path)
+        settings.set_active_model(None if entry.shipped else entry.path)
         st.rerun()
 
 
-def shipped_ui() -> None:
-    card = model_card(DEFAULT_MODEL_PATH)
-    if not card:
-        st.warning("No card for the shipped model.")
-        return
-    m = card["metrics"]
-    metrics_ui(m["test_accuracy"], m["test_loss"], m["test_images"],
-               m.get("kept_val_accuracy", m.get("best_val_accuracy")))
-    use_model_ui(DEFAULT_MODEL_PATH, "shipped model")
-    curves_ui(card.get("history", []))
-    confusion_ui(m["confusion_matrix"], card["classes"], m["per_class"])
-    per_source_ui(m.get("per_source", {}))
-    with st.expander("Model card"):
-        st.json(card)
-
-
-def run_ui(run) -> None:
-    status, metrics = run.status(), run.metrics()
+def status_ui(entry: ModelEntry) -> None:
+    status = entry.run.status() if entry.run is not None else {}
     if status.get("state") == "failed":
         st.error(f"This run failed: {status.get('error')}")
     elif status.get("state") in ("queued", "running"):
         st.info(f"This run is {status.get('state')} (epoch {status.get('epoch')}/{status.get('epochs')}).")
     elif status.get("state") == "cancelled":
         st.warning("This run was cancelled.")
+
+
+def model_ui(entry: ModelEntry) -> None:
+    """The same views for the shipped model and for any run."""
+    status_ui(entry)
+    metrics = entry.metrics()
     if metrics:
         metrics_ui(metrics["accuracy"], metrics["loss"], metrics["n_images"],
                    metrics.get("kept_val_accuracy", metrics.get("best_val_accuracy")))
-        if run.has_model:
-            use_model_ui(run.model_path, run.id)
-    curves_ui(run.history())
+        if entry.path.is_file() and entry.state() == "done":
+            use_model_ui(entry)
+    curves_ui(entry.history())
     if metrics:
         confusion_ui(metrics["confusion_matrix"], metrics["classes"], metrics["per_class"])
         per_source_ui(metrics.get("per_source", {}))
-        mistakes_ui(run.predictions(), source_dirs(run.data_dirs()))
+        mistakes_ui(entry.predictions(), source_dirs(entry.data_dirs(settings.active_data_dirs())))
+    card = entry.card()
+    if card:
+        with st.expander("Model card"):
+            st.json(card)
 
 
-def comparison_ui(runs) -> None:
-    st.subheader("All runs")
-    if runs:
-        st.dataframe(pd.DataFrame(charts.runs_table_rows(runs)), hide_index=True,
-                     column_config={"test accuracy": st.column_config.NumberColumn(format="percent")})
-    else:
+def comparison_ui(entries: list[ModelEntry]) -> None:
+    st.subheader("All models")
+    if len(entries) <= 1:
         st.caption("No training runs yet: start one on the Train page.")
+    if entries:
+        percent = st.column_config.NumberColumn(format="percent")
+        st.dataframe(pd.DataFrame(comparison_rows(entries)), hide_index=True,
+                     column_config={"test accuracy": percent,
+                                    "test loss": st.column_config.NumberColumn(format="%.4f")})
 
 
 st.title("📊 Results")
-runs = list_runs()
-choice = pick_ui(runs)
-if choice == SHIPPED:
-    shipped_ui()
-else:
-    run_ui(next(r for r in runs if r.id == choice))
-comparison_ui(runs)
+entries = model_entries()
+if not entries:
+    st.info("No model yet: train one on the Train page.")
+    st.stop()
+model_ui(pick_ui(entries))
+comparison_ui(entries)

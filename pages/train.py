@@ -9,7 +9,7 @@ from trashure import charts, settings
 from trashure.config import TrainConfig
 from trashure.errors import TrashureError
 from trashure.launcher import cancel_run, current_run, start_run
-from trashure.runs import elapsed_seconds, get_run, list_runs
+from trashure.runs import best_val_accuracy, elapsed_seconds, get_run, list_runs, remaining_seconds
 
 use_app_navigation()
 
@@ -76,12 +76,22 @@ def format_seconds(seconds: float | None) -> str:
     return f"{minutes}:{secs:02d}"
 
 
-def remaining_seconds(status: dict, history: list[dict]) -> float | None:
-    epochs = status.get("epochs") or 0
-    if not history or not epochs:
-        return None
-    per_epoch = sum(h["seconds"] for h in history) / len(history)
-    return per_epoch * max(epochs - len(history), 0)
+def progress_ui(status: dict, history: list[dict]) -> None:
+    """One bar: the current phase's progress while photos are read or features computed, else epochs;
+    full when the run is done, even when early stopping ended it before the last epoch."""
+    state, phase = status.get("state"), status.get("phase", "")
+    epochs, epoch = status.get("epochs") or 1, int(status.get("epoch") or 0)
+    message = status.get("message", phase)
+    if state == "done":
+        st.progress(1.0, text=f"done after {len(history)} epochs · {message}")
+    elif phase in ("features", "data") and state == "running":
+        fraction = min(float(status.get("phase_progress") or 0.0), 1.0)
+        left = remaining_seconds(status, history)
+        st.progress(fraction, text=f"{message} · {fraction:.0%}" +
+                    (f" · about {format_seconds(left)} left" if left is not None else ""))
+    else:
+        stage = f" ({status['stage']})" if status.get("stage") else ""
+        st.progress(min(epoch / epochs, 1.0), text=f"epoch {epoch}/{epochs}{stage} · {message}")
 
 
 @st.fragment(run_every=2)
@@ -95,21 +105,13 @@ def live_run_ui(run_id: str) -> None:
     state, epochs = status.get("state", "unknown"), status.get("epochs") or 1
     epoch = int(status.get("epoch") or 0)
     st.markdown(f"#### Run `{run.id}` · {state}")
-    phase = status.get("phase", "")
-    if phase in ("features", "data") and state == "running":
-        fraction = float(status.get("phase_progress") or 0.0)
-        st.progress(min(fraction, 1.0), text=f"{status.get('message', phase)} · {fraction:.0%}")
-    else:
-        fraction = 1.0 if state == "done" else epoch / epochs
-        stage = f" ({status['stage']})" if status.get("stage") else ""
-        st.progress(min(fraction, 1.0), text=f"epoch {epoch}/{epochs}{stage} · {status.get('message', phase)}")
+    progress_ui(status, history)
     cols = st.columns(4)
-    cols[0].metric("Epoch", f"{epoch}/{epochs}")
+    cols[0].metric("Epoch", f"{epoch}/{epochs}" if state != "done" else f"{len(history)} run")
     cols[1].metric("Elapsed", format_seconds(elapsed_seconds(status)))
-    cols[2].metric("Remaining (max)", format_seconds(remaining_seconds(status, history))
-                   if state == "running" else "–")
-    last = history[-1] if history else {}
-    cols[3].metric("Val accuracy", f"{last['val_accuracy']:.1%}" if last else "–")
+    cols[2].metric("Remaining (at most)", format_seconds(remaining_seconds(status, history)))
+    cols[3].metric("Val accuracy (best so far)", f"{best_val_accuracy(history):.1%}" if history else "–",
+                   help="Validation accuracy at the lowest validation loss so far: the weights early stopping keeps.")
     if history:
         left, right = st.columns(2)
         left.plotly_chart(charts.history_curves(history, "accuracy"), key=f"acc-{run_id}-{len(history)}")

@@ -134,3 +134,22 @@ def test_restarted_dashboard_finds_the_running_run(data, tmp_path, monkeypatch):
     finally:
         cancel_run(run)
         wait_for(lambda: run.state != "running", 120, "the run to stop")
+
+
+def test_time_left_comes_from_the_phase_while_features_are_computed_then_from_epochs():
+    import time
+
+    from trashure.runs import best_val_accuracy, remaining_seconds
+
+    now = time.time()
+    features = {"state": "running", "phase": "features", "phase_progress": 0.25, "phase_started_unix": now - 30,
+                "epochs": 20}
+    assert 85 < remaining_seconds(features, []) < 95  # a quarter in 30 s: about 90 s to go
+    history = [{"epoch": i, "seconds": 2.0, "val_loss": loss, "val_accuracy": acc, "stage": "frozen"}
+               for i, (loss, acc) in enumerate([(0.5, 0.8), (0.3, 0.85), (0.4, 0.9)], 1)]
+    training = {"state": "running", "phase": "training", "epochs": 20}
+    assert remaining_seconds(training, history) == 2.0 * 17
+    assert remaining_seconds({**training, "state": "done"}, history) is None
+    assert best_val_accuracy(history) == 0.85  # the kept (lowest val loss) epoch, not the last
+    fine = history + [{"epoch": 4, "seconds": 9.0, "val_loss": 0.35, "val_accuracy": 0.7, "stage": "fine-tune"}]
+    assert best_val_accuracy(fine) == 0.7  # the stage now training

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import plotly.express as px
@@ -84,20 +84,3 @@ def probabilities(probs: dict[str, float], threshold: float | None = None) -> go
                       yaxis=dict(autorange="reversed", fixedrange=True, ticklabelstandoff=6),
                       height=240, margin=dict(t=30, b=10, l=10, r=50), showlegend=False)
     return fig
-
-
-def runs_table_rows(runs: Sequence[Any]) -> list[dict[str, Any]]:
-    """One row per run for the comparison table."""
-    rows = []
-    for run in runs:
-        status, metrics, config = run.status(), run.metrics() or {}, run.config()
-        rows.append({
-            "run": run.id, "state": status.get("state"), "mode": config.get("mode"),
-            "epochs": metrics.get("epochs_run", status.get("epoch")),
-            "test accuracy": metrics.get("accuracy"), "test loss": metrics.get("loss"),
-            "lr": config.get("learning_rate"), "batch": config.get("batch_size"),
-            "views": config.get("augmented_views") if config.get("mode") == "fast" else None,
-            "seed": config.get("seed"), "minutes": round(metrics.get("timings", {}).get("total_s", 0) / 60, 2)
-            if metrics else None,
-        })
-    return rows

@@ -162,7 +162,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         _print_json(rows)
         return 0
     for r in rows:
-        acc = f"{r['accuracy']:.4f}" if isinstance(r["accuracy"], float) else "-"
+        acc = f"{r['accuracy']:.2%}" if isinstance(r["accuracy"], float) else "-"
         print(f"{r['id']}  {r['state']:<9}  {r['mode']:<5}  epoch {r['epoch']}  test acc {acc}")
     if not rows:
         print(f"no runs in {args.runs_dir or default_runs_dir()}")

@@ -25,6 +25,11 @@ def default_runs_dir() -> Path:
     return Path(os.environ.get("TRASHURE_RUNS", REPO_ROOT / "runs"))
 
 
+def default_exports_dir() -> Path:
+    """Where the dashboard's exports go: exports/<model>/<format>/ (TRASHURE_EXPORTS overrides)."""
+    return Path(os.environ.get("TRASHURE_EXPORTS", REPO_ROOT / "exports"))
+
+
 def default_cache_dir() -> Path:
     """Derived artefacts that are safe to delete (e.g. the TFLite conversion of the frozen base)."""
     if os.environ.get("TRASHURE_CACHE"):

@@ -86,30 +86,49 @@ def metadata(fmt: str, classes: Sequence[str], input_scale: int, card: dict[str,
     }
 
 
-def representative_images(card: dict[str, Any], data_dir, limit: int = 200) -> np.ndarray:
-    """Real training photos (the card's split, over every data folder given) for full-integer quantisation."""
+def split_part(card: dict[str, Any], data_dir, part: str) -> list:
+    """The records of one part (train/val/test) of the split the card's model was trained with."""
     from trashure.config import TrainConfig
     from trashure.data import data_dirs_list, scan_sources, split_dataset
-    from trashure.images import load_array
 
     dirs = data_dirs_list(data_dir) if data_dir else []
     if not dirs or not all(Path(d).is_dir() for d in dirs):
-        raise ExportError("tflite-int8 needs real training photos for its calibration: give --data DATA_DIR "
+        raise ExportError("this needs the real photos the model was trained on: give --data DATA_DIR "
                           "(the folder or folders the model was trained on)")
     config = TrainConfig.from_dict(card.get("training", {}))
     dataset = scan_sources(dirs, card.get("classes"))
-    train = split_dataset(dataset, config.seed, config.val_fraction, config.test_fraction).train
-    rng = np.random.default_rng(0)
-    picks = [train[i] for i in rng.permutation(len(train))[:limit]]
-    images = []
-    for record in picks:
+    return split_dataset(dataset, config.seed, config.val_fraction, config.test_fraction).part(part)
+
+
+def _load_records(records) -> tuple[np.ndarray, np.ndarray]:
+    from trashure.images import load_array
+
+    images, labels = [], []
+    for record in records:
         try:
             images.append(load_array(record.path))
         except TrashureError:
             continue
+        labels.append(record.label)
     if not images:
-        raise ExportError(f"no readable training photos in {data_dir} for the int8 calibration")
-    return np.stack(images).astype(np.float32)
+        raise ExportError("none of the photos could be read")
+    return np.stack(images).astype(np.float32), np.array(labels)
+
+
+def representative_images(card: dict[str, Any], data_dir, limit: int = 200) -> np.ndarray:
+    """Real training photos (the card's split, over every data folder given) for full-integer quantisation."""
+    try:
+        train = split_part(card, data_dir, "train")
+    except ExportError:
+        raise ExportError("tflite-int8 needs real training photos for its calibration: give --data DATA_DIR "
+                          "(the folder or folders the model was trained on)") from None
+    rng = np.random.default_rng(0)
+    return _load_records([train[i] for i in rng.permutation(len(train))[:limit]])[0]
+
+
+def test_set(card: dict[str, Any], data_dir) -> tuple[np.ndarray, np.ndarray]:
+    """(images 0-255, labels) of the test part of the card's split: what every format is scored on."""
+    return _load_records(split_part(card, data_dir, "test"))
 
 
 def _write_common(folder: Path, fmt: str, classes, input_scale, card, source, extra=None) -> None:

@@ -163,6 +163,30 @@ def active_runs(runs: Iterable[Run]) -> list[Run]:
     return [r for r in runs if r.state in ACTIVE_STATES]
 
 
+def best_val_accuracy(history: list[dict[str, Any]]) -> float:
+    """Validation accuracy at the lowest validation loss of the current stage: the weights early stopping
+    keeps (NaN before the first epoch)."""
+    if not history:
+        return float("nan")
+    stage = [h for h in history if h.get("stage") == history[-1].get("stage")]
+    return float(min(stage, key=lambda h: float(h["val_loss"]))["val_accuracy"])
+
+
+def remaining_seconds(status: dict[str, Any], history: list[dict[str, Any]]) -> float | None:
+    """A live run's time left: from the progress of its current phase (features, data) when it has one,
+    else from the mean epoch time over the epochs left (an upper bound: early stopping may end it sooner)."""
+    if status.get("state") != "running":
+        return None
+    fraction, started = status.get("phase_progress") or 0.0, status.get("phase_started_unix")
+    if status.get("phase") in ("features", "data") and started and 0.01 < fraction < 1:
+        return (time.time() - started) * (1 - fraction) / fraction
+    epochs = status.get("epochs") or 0
+    if not history or not epochs:
+        return None
+    per_epoch = sum(float(h["seconds"]) for h in history) / len(history)
+    return per_epoch * max(epochs - len(history), 0)
+
+
 def elapsed_seconds(status: dict[str, Any]) -> float | None:
     start = status.get("started_at_unix")
     if not start:
@@ -190,5 +214,8 @@ def promote_run(run: Run, target: Path) -> Path:
         twin = {**twin, "file": target.with_suffix(".tflite").name}
     else:
         twin = write_tflite_twin(load_keras_model(target), target)
+    predictions = run.dir / "predictions.csv"
+    if predictions.is_file():  # so the shipped model keeps its misclassified gallery
+        atomic_write_bytes(target.with_name(target.stem + ".predictions.csv"), predictions.read_bytes())
     atomic_write_json(target.with_suffix(".json"), {**card, "file": target.name, "tflite": twin})
     return target

@@ -117,11 +117,14 @@ def latency_ms(runner: Runner, image: np.ndarray, repeats: int = 20) -> dict[str
     return {"p50": float(np.percentile(times, 50)), "p90": float(np.percentile(times, 90))}
 
 
-def format_report(out_dir: Path, formats: list[str], image: np.ndarray, input_scale: int,
-                  repeats: int = 20) -> list[dict[str, Any]]:
-    """One row per format: size in MB and p50/p90 latency of a single-photo prediction in its runtime."""
+def format_report(out_dir: Path, formats: list[str], image: np.ndarray, input_scale: int, repeats: int = 20,
+                  test: tuple[np.ndarray, np.ndarray] | None = None) -> list[dict[str, Any]]:
+    """One row per format: size in MB, p50/p90 latency of a single-photo prediction in its runtime, and
+    with test photos (0-255, labels) its test accuracy and top-1 agreement with the Keras format."""
     rows = []
-    x = image.astype(np.float32) / (255.0 if input_scale == 1 else 1.0)
+    scale = 255.0 if input_scale == 1 else 1.0
+    x = image.astype(np.float32) / scale
+    top1: dict[str, np.ndarray] = {}
     for fmt in formats:
         folder = Path(out_dir) / fmt
         size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
@@ -133,9 +136,18 @@ def format_report(out_dir: Path, formats: list[str], image: np.ndarray, input_sc
             else:
                 timing = latency_ms(load_runner(fmt, folder), x, repeats)
                 row.update(p50_ms=round(timing["p50"], 1), p90_ms=round(timing["p90"], 1))
+            if test is not None:
+                runner = load_runner(fmt, folder)
+                probs = np.concatenate([runner(test[0][i:i + 64] / scale) for i in range(0, len(test[0]), 64)])
+                top1[fmt] = probs.argmax(axis=1)
+                row["test_accuracy"] = float(np.mean(top1[fmt] == test[1]))
         except TrashureError as exc:
             row.update(p50_ms=None, p90_ms=None, note=str(exc))
         rows.append(row)
+    reference = top1.get("keras")
+    for row in rows:
+        if reference is not None and row["format"] in top1:
+            row["agreement_with_keras"] = float(np.mean(top1[row["format"]] == reference))
     return rows
 
 

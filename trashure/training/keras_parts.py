@@ -42,7 +42,7 @@ def class_weights(labels: np.ndarray, n_classes: int, how: str) -> np.ndarray:
 def phase(run: Run | None, echo: Echo, name: str, message: str) -> None:
     echo(message)
     if run is not None:
-        run.update_status(phase=name, message=message, phase_progress=0.0)
+        run.update_status(phase=name, message=message, phase_progress=0.0, phase_started_unix=time.time())
 
 
 def progress_printer(run: Run | None, echo: Echo, label: str) -> Callable[[int, int], None]:
