@@ -1,9 +1,9 @@
-# Quick start:  make app   (the dashboard)   |   make test   (the test suite)
+# Quick start:  make app   (the dashboard)   |   make test   (the test suite)   |   make app-https (phones)
 PYTHON ?= python3.11
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: app test bench venv tfjs clean
+.PHONY: app app-https test bench venv tfjs clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found; run: make PYTHON=python3 ..."; exit 1; }
@@ -15,6 +15,10 @@ venv: $(VENV)/.installed
 
 app: $(VENV)/.installed
 	$(VENV)/bin/streamlit run app.py
+
+# For a phone in the room: HTTPS on the local network with a self-signed certificate made on first use.
+app-https: $(VENV)/.installed
+	$(PY) -m trashure serve --https
 
 # The export tests need the official TF.js converter (its own venv) and runtime (npm): set up here, so
 # that `make test` passes on a fresh clone. Only what needs root (Debian's Chromium) is skipped, with

@@ -218,6 +218,25 @@ def _import_tensorflow_quietly() -> None:
         os.close(saved)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the dashboard; with --https, over HTTPS with a self-signed certificate, for phones."""
+    import os
+
+    from trashure.config import REPO_ROOT
+    from trashure.https import ensure_certificate, lan_addresses, phone_steps, streamlit_command
+
+    cert = key = None
+    if args.https:
+        cert, key = ensure_certificate(Path(args.cert_dir) if args.cert_dir else None)
+        print(f"HTTPS certificate: {cert} (self-signed, made on first use; delete it to make a new one)")
+        print(phone_steps(args.port, lan_addresses() if args.address == "0.0.0.0" else [args.address]))
+    cmd = streamlit_command(sys.executable, args.port, args.address, cert, key)
+    sys.stdout.flush()
+    os.chdir(REPO_ROOT)
+    os.execv(sys.executable, cmd)  # the server replaces this process: Ctrl+C and signals reach it directly
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m trashure", description=(
         f"Trashure: classify waste photos ({', '.join(CLASSES)}) with MobileNetV2."))
@@ -295,11 +314,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs-dir", default=None)
     p.add_argument("--to", default=str(DEFAULT_MODEL_PATH))
     p.set_defaults(func=cmd_promote)
+
+    p = sub.add_parser("serve", help="run the dashboard (--https: for phones on the local network)")
+    p.add_argument("--https", action="store_true",
+                   help="serve over HTTPS with a self-signed certificate, so a phone's browser allows the camera")
+    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--address", default=None, help="default: 0.0.0.0 with --https (the network), else localhost")
+    p.add_argument("--cert-dir", default=None, help="where the certificate is kept (default: the cache folder)")
+    p.set_defaults(func=cmd_serve)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "serve" and args.address is None:
+        args.address = "0.0.0.0" if args.https else "localhost"
     if args.verbose:  # before any command imports TensorFlow
         import os
 

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, 0o644)  # mkstemp makes 0600; run files are meant to be read by others
+        os.fchmod(fd, mode)  # mkstemp makes 0600; run files are meant to be read by others
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
