@@ -34,13 +34,13 @@ def model_ui(card: dict, path: Path) -> None:
     cols[1].metric("Test loss", f"{metrics.get('test_loss', float('nan')):.3f}")
     cols[2].metric("Photos", f"{data.get('n_images', '–')}",
                    help="How many photos were used to train, to validate (early stopping) and to test.")
-    cols[3].metric("Trained", str(card.get("trained_at", "–"))[:10])
+    cols[3].metric("Test photos", metrics.get("test_images", "–"))
     if sizes:
         cols[2].caption(f"{sizes.get('train', '–')} trained on · {sizes.get('val', '–')} validated · "
                         f"{sizes.get('test', '–')} tested")
     st.caption(f"**{display_name(path, card)}** · classes: {', '.join(card.get('classes', []))} · "
                f"{card.get('architecture', '')} · data: {data.get('folder', '?')}, {data.get('split', '')} "
-               f"(seed {data.get('seed', '?')})")
+               f"(seed {data.get('seed', '?')}) · trained {str(card.get('trained_at', '?'))[:10]}")
 
 
 def dataset_ui(data_dirs: list[Path]) -> None:
@@ -66,11 +66,11 @@ def dataset_ui(data_dirs: list[Path]) -> None:
 def links_ui() -> None:
     st.subheader("Go to")
     cols = st.columns(5)
-    cols[0].page_link("pages/dataset.py", label="Explore the photos", icon="🗂️")
-    cols[1].page_link("pages/train.py", label="Train a model", icon="🏋️")
-    cols[2].page_link("pages/results.py", label="Read the results", icon="📊")
-    cols[3].page_link("pages/classify.py", label="Classify a photo", icon="📷")
-    cols[4].page_link("pages/export.py", label="Export for apps", icon="📦")
+    cols[0].page_link("pages/dataset.py", label="Photos", icon="🗂️", help="Explore the photos")
+    cols[1].page_link("pages/train.py", label="Train", icon="🏋️", help="Train a model")
+    cols[2].page_link("pages/results.py", label="Results", icon="📊", help="Read and compare the results")
+    cols[3].page_link("pages/classify.py", label="Classify", icon="📷", help="Classify a photo live")
+    cols[4].page_link("pages/export.py", label="Export", icon="📦", help="Export a model for web and mobile apps")
 
 
 header_ui()

@@ -115,10 +115,11 @@ def test_a_sample_photo_is_classified_with_one_click(server, browser):
     assert page.locator('[data-testid="stException"]').count() == 0
 
 
+@pytest.mark.parametrize("size", [(1400, 1000), (1024, 768)], ids=["1400x1000", "1024x768"])
 @pytest.mark.parametrize("path", list(PAGES))
-def test_every_page_renders_without_an_exception(server, browser, path):
+def test_every_page_renders_without_an_exception(server, browser, path, size):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page = new_page(browser, server)
+    page = new_page(browser, server, *size)
     page.goto(f"{server}/{path}")
     settle(page)
     page.locator("h1").first.wait_for(timeout=60_000)
@@ -126,8 +127,10 @@ def test_every_page_renders_without_an_exception(server, browser, path):
     if path == "dataset":  # the real photos are all checked and counted
         page.locator('[data-testid="stMetric"]', has_text="Readable photos").wait_for(timeout=60_000)
         assert "1875" in page.locator('[data-testid="stMetric"]', has_text="Readable photos").inner_text()
-    page.screenshot(path=str(ARTIFACTS / f"page-{path or 'home'}.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / f"page-{path or 'home'}-{size[0]}.png"), full_page=True)
     assert page.locator('[data-testid="stException"]').count() == 0
+    # Nothing wider than the window: no sideways scrolling.
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
 
 
 def test_upload_above_the_limit_is_refused_with_a_message(server, browser, tmp_path):
