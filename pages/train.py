@@ -28,8 +28,9 @@ def options_ui() -> TrainConfig | None:
         learning_rate = cols[0].number_input("Learning rate", 1e-6, 1e-1, defaults.learning_rate, format="%.5f")
         batch_size = cols[1].number_input("Batch size", 1, 512, defaults.batch_size)
         seed = cols[1].number_input("Seed (split and training)", 0, 2**31 - 1, defaults.seed)
-        balanced = cols[1].checkbox("Balance the classes in the loss", defaults.class_weighting == "balanced",
-                                    help="Every class weighs the same (the merged data is far from balanced).")
+        balanced = cols[1].checkbox("Balanced classes", defaults.class_weighting == "balanced",
+                                    help="Every class weighs the same in the loss (the merged data is far from "
+                                         "balanced).")
         flip = cols[2].checkbox("Horizontal flip", defaults.augment_flip)
         rotation = cols[2].slider("Rotation (± degrees)", 0, 45, int(defaults.augment_rotation_degrees))
         brightness = cols[2].slider("Brightness (± fraction)", 0.0, 0.5, defaults.augment_brightness, 0.05)
@@ -37,7 +38,8 @@ def options_ui() -> TrainConfig | None:
                                defaults.paste_probability, 0.1,
                                help="Share of augmented views whose object is cut out of a plain board and pasted "
                                     "onto a generated floor, table or texture.")
-        noise = cols[2].checkbox("Camera noise (crop, colour, blur, JPEG)", defaults.photo_noise)
+        noise = cols[2].checkbox("Camera noise", defaults.photo_noise,
+                                 help="Random crop, colour jitter, blur, sensor noise and JPEG quality of phone photos.")
         views = cols[2].number_input("Augmented views per photo (fast mode)", 0, 16, defaults.augmented_views)
         blocks = cols[3].number_input("Fine-tune: top blocks to unfreeze (0: off)", 0, 16, defaults.fine_tune_blocks)
         ft_epochs = cols[3].number_input("Fine-tune: max epochs", 0, 100, defaults.fine_tune_epochs)
