@@ -7,16 +7,22 @@ import streamlit as st
 
 from pages.common import thumbnail, use_app_navigation
 from trashure import charts, settings
-from trashure.catalog import ModelEntry, comparison_rows, model_entries
+from trashure.catalog import ModelEntry, comparison_rows, display_name, model_entries
+from trashure.config import DEFAULT_MODEL_PATH
 from trashure.errors import TrashureError
 
 use_app_navigation()
 
 def pick_ui(entries: list[ModelEntry]) -> ModelEntry:
-    wanted = st.session_state.get("results_run")
-    index = next((i for i, e in enumerate(entries) if e.run is not None and e.run.id == wanted), 0)
-    return st.selectbox("Model", entries, index=index,
-                        format_func=lambda e: e.name if e.state() == "done" else f"{e.name} · {e.state()}")
+    by_name = {e.name: e for e in entries}
+    wanted = st.session_state.pop("results_run", None)  # set by the Train page when a run finishes
+    if wanted in by_name:
+        st.session_state["results_model"] = wanted
+    if st.session_state.get("results_model") not in by_name:
+        st.session_state.pop("results_model", None)
+    name = st.selectbox("Model", list(by_name), key="results_model",
+                        format_func=lambda n: n if by_name[n].state() == "done" else f"{n} · {by_name[n].state()}")
+    return by_name[name]
 
 
 def metrics_ui(accuracy, loss, n_images, best_val=None) -> None:
@@ -95,6 +101,13 @@ def use_model_ui(entry: ModelEntry) -> None:
     active = settings.active_model_path().resolve() == entry.path.resolve()
     if active:
         st.success(f"This model ({entry.name}) is the active model.")
+        previous = settings.previous_model_path()
+        if previous is not None and previous.resolve() != entry.path.resolve():
+            name = display_name(previous)
+            if st.button(f"↩ Back to the previous model ({name})"):
+                settings.set_active_model(None if previous == DEFAULT_MODEL_PATH else previous)
+                st.session_state["results_run"] = entry.name
+                st.rerun()
     elif st.button(f"✅ Use this model ({entry.name})", type="primary"):
         from trashure.prediction import tflite_for
 
@@ -106,6 +119,7 @@ def use_model_ui(entry: ModelEntry) -> None:
                 st.error(f"This model cannot be used for live classification: {exc}")
                 return
         settings.set_active_model(None if entry.shipped else entry.path)
+        st.session_state["results_run"] = entry.name  # stay on this model after the rerun
         st.rerun()
 
 

@@ -29,7 +29,7 @@ def shipped_data() -> list[Path]:
     """The data folders the shipped model was trained on (its card names them), from ../shared/data."""
     import json
 
-    card = json.loads((REPO / "models" / "mobilenetv2_trashure.json").read_text())
+    card = json.loads((REPO / "models" / "shipped" / "mobilenetv2_trashure.json").read_text())
     folders = [SHARED_DATA.parent / name for name in card["data"].get("folders", [card["data"]["folder"]])]
     missing = [str(f) for f in folders if not f.is_dir()]
     if missing:

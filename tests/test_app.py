@@ -189,7 +189,7 @@ def test_start_on_train_page_runs_a_real_training_and_it_shows_on_results(studio
     at = open_page("pages/results.py")
     labels = [o for o in at.selectbox[0].options]
     assert any(run.id in o for o in labels)
-    at.selectbox[0].select(next(o for o in labels if run.id in o)).run()
+    at.selectbox[0].select_index(next(i for i, o in enumerate(labels) if run.id in o)).run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Test photos"] == "4"
@@ -198,7 +198,13 @@ def test_start_on_train_page_runs_a_real_training_and_it_shows_on_results(studio
     from trashure import settings
 
     assert settings.active_model_path().resolve() == run.model_path.resolve()
-    assert DEFAULT_MODEL_PATH.exists()
+    # The replaced model can be restored in one click.
+    at = open_page("pages/results.py")
+    at.selectbox[0].select_index(next(i for i, o in enumerate(at.selectbox[0].options) if run.id in o)).run()
+    back = next(b for b in at.button if "Back to the previous model (shipped · " in b.label)
+    back.click().run()
+    assert not at.exception
+    assert settings.active_model_path() == DEFAULT_MODEL_PATH
 
 
 def test_light_pages_do_not_import_tensorflow(studio):

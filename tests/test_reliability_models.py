@@ -31,7 +31,7 @@ def bad_models(tmp_path):
     mismatched.with_suffix(".json").write_text(json.dumps({"classes": ["a", "b", "c"]}))
     return {missing: "does not exist", empty: "empty", truncated: "not a Keras .keras model file",
             wrong_format: "not a Keras .keras model file", h5: "not a Keras .keras model file",
-            mismatched: "4 outputs but its card lists 3 classes"}
+            mismatched: "lists the classes a, b, c, but the model was trained with"}
 
 
 def test_library_raises_clear_errors(tmp_path):

@@ -10,7 +10,7 @@ from typing import Any
 
 from trashure.config import DEFAULT_MODEL_PATH, SHARED_DATA_DIR
 from trashure.errors import ModelLoadError
-from trashure.prediction import read_card
+from trashure.modelfile import read_card
 from trashure.runs import Run, list_runs
 
 SHIPPED_LABEL = "shipped"

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from trashure.config import CLASSES, DEFAULT_MODEL_PATH, TrainConfig, default_runs_dir
+from trashure.config import CLASSES, DEFAULT_MODEL_PATH, MODELS_DIR, TrainConfig, default_runs_dir
 from trashure.errors import TrashureError
 
 
@@ -105,7 +105,7 @@ def _existing_run(args: argparse.Namespace):
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from trashure.evaluation import evaluate_folder
 
-    result = evaluate_folder(args.model, args.data, args.split)
+    result = evaluate_folder(args.model, args.data, args.split, args.classes)
     if args.json:
         _print_json(result)
         return 0
@@ -130,7 +130,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from trashure.errors import ImageLoadError
     from trashure.prediction import Classifier
 
-    classifier = Classifier(args.model)
+    classifier = Classifier(args.model, classes=args.classes)
     failures = 0
     for image in args.images:
         try:
@@ -140,7 +140,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             if args.json:
                 _print_json({"file": image, "error": str(exc)})
             else:
-                print(f"{image}: ERROR {exc}", file=sys.stderr)
+                message = str(exc) if str(image) in str(exc) else f"{image}: {exc}"
+                print(f"error: {message}", file=sys.stderr)
             continue
         if args.json:
             _print_json({"file": image, "label": p.label, "confidence": p.confidence,
@@ -183,17 +184,23 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         model_path, data_dir = Path(args.model or DEFAULT_MODEL_PATH), args.data or default_data_dirs()
     result = export_model(model_path, args.out, formats, args.input_scale, data_dir,
-                          echo=lambda m: print(m, file=sys.stderr))
+                          echo=lambda m: print(m, file=sys.stderr), classes=args.classes)
     for fmt, info in result.formats.items():
         print(f"{fmt:<12} {info['size_bytes'] / 1e6:7.2f} MB  {info['dir']}")
     return 0
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    from trashure.runs import get_run, promote_run
+    from trashure.runs import get_run
+    from trashure.shipping import promote, undo
 
-    target = promote_run(get_run(args.run_id, args.runs_dir), Path(args.to))
-    print(f"copied the model of run {args.run_id} to {target} (and its card beside it)")
+    models_dir = Path(args.models_dir)
+    if args.undo:
+        undo(models_dir)
+        return 0
+    if not args.run_id:
+        raise TrashureError("give the RUN_ID to ship (python -m trashure runs lists them), or --undo")
+    promote(get_run(args.run_id, args.runs_dir), models_dir, force=args.force)
     return 0
 
 
@@ -235,6 +242,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.chdir(REPO_ROOT)
     os.execv(sys.executable, cmd)  # the server replaces this process: Ctrl+C and signals reach it directly
     return 0
+
+
+CLASSES_HELP = ("the model's class names in output order, comma-separated: only for a model with no card "
+                "and no class list of its own")
+
+
+def class_list(text: str) -> list[str]:
+    names = [c.strip() for c in text.split(",") if c.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("give class names separated by commas")
+    return names
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -281,12 +299,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, action="append", help="a data folder; repeat for several")
     p.add_argument("--model", default=str(DEFAULT_MODEL_PATH))
     p.add_argument("--split", choices=["test", "val", "train", "all"], default="test")
+    p.add_argument("--classes", type=class_list, help=CLASSES_HELP)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("predict", help="classify photos")
     p.add_argument("--model", default=str(DEFAULT_MODEL_PATH))
     p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--classes", type=class_list, help=CLASSES_HELP)
     p.add_argument("--json", action="store_true", help="one JSON line per photo")
     p.set_defaults(func=cmd_predict)
 
@@ -301,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", action="append",
                    help="training photos for the int8 calibration; repeat for several folders "
                         "(default: the run's or the active data)")
+    p.add_argument("--classes", type=class_list, help=CLASSES_HELP)
     p.add_argument("--runs-dir", default=None)
     p.set_defaults(func=cmd_export)
 
@@ -309,10 +330,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_runs)
 
-    p = sub.add_parser("promote", help="copy a run's model and card to models/ (the shipped model)")
-    p.add_argument("run_id")
+    p = sub.add_parser("promote", help="ship a finished run's model (models/shipped); --undo restores the previous")
+    p.add_argument("run_id", nargs="?")
     p.add_argument("--runs-dir", default=None)
-    p.add_argument("--to", default=str(DEFAULT_MODEL_PATH))
+    p.add_argument("--models-dir", default=str(MODELS_DIR))
+    p.add_argument("--force", action="store_true", help="ship a run that is not done (with a warning)")
+    p.add_argument("--undo", action="store_true", help="ship again the release the current one replaced")
     p.set_defaults(func=cmd_promote)
 
     p = sub.add_parser("serve", help="run the dashboard (--https: for phones on the local network)")
@@ -335,6 +358,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
     elif args.command in TENSORFLOW_COMMANDS:
         _import_tensorflow_quietly()
+    elif args.command == "predict":
+        from trashure.prediction import needs_tensorflow
+
+        if needs_tensorflow(args.model):  # a model with no TFLite twin yet is converted first
+            _import_tensorflow_quietly()
     try:
         return args.func(args)
     except TrashureError as exc:

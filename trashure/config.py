@@ -14,7 +14,8 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".bmp", "
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = REPO_ROOT / "models"
-DEFAULT_MODEL_PATH = MODELS_DIR / "mobilenetv2_trashure.keras"
+# The shipped model: models/shipped is a symlink to its release folder (see trashure/shipping.py).
+DEFAULT_MODEL_PATH = MODELS_DIR / "shipped" / "mobilenetv2_trashure.keras"
 BASE_WEIGHTS_PATH = MODELS_DIR / "mobilenetv2_imagenet_notop.weights.h5"
 MODEL_FILENAME = "mobilenetv2_trashure.keras"
 MAX_FINE_TUNE_BLOCKS = 16  # MobileNetV2's inverted-residual blocks above the stem

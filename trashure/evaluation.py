@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -76,20 +75,18 @@ def prediction_rows(records, probabilities: np.ndarray, classes: Sequence[str]) 
     return rows
 
 
-def evaluate_folder(model_path, data_dirs, split: str = "test") -> dict[str, Any]:
+def evaluate_folder(model_path, data_dirs, split: str = "test", classes: Sequence[str] | None = None) -> dict[str, Any]:
     """Evaluate a saved model on one data folder or several: their test split (the card's seed and
     fractions, so the same photos as in training) or all photos; overall, per class and per source."""
     from trashure.config import TrainConfig
     from trashure.data import data_dirs_list, decode_dataset, scan_sources, split_dataset
     from trashure.errors import DatasetError
-    from trashure.prediction import load_keras_model, model_classes, read_card
+    from trashure.prediction import load_model_and_card
 
     if split not in ("test", "val", "train", "all"):
         raise ValueError(f"split must be test, val, train or all, not {split!r}")
     dirs = data_dirs_list(data_dirs)
-    model = load_keras_model(model_path)
-    card = read_card(model_path)
-    classes = model_classes(model, card, Path(model_path))
+    model, card, classes = load_model_and_card(model_path, classes)
     config = TrainConfig.from_dict(card.get("training", {}))
     dataset = scan_sources(dirs, classes)
     images = decode_dataset(dataset, int(model.input_shape[1]))

@@ -160,10 +160,10 @@ def export_tfjs(savedmodel_dir: Path, folder: Path) -> None:
 
 def export_model(model_path: str | Path, out_dir: str | Path, formats: Sequence[str] = FORMATS,
                  input_scale: int = 255, data_dir: str | Path | None = None,
-                 echo: Callable[[str], None] | None = None) -> ExportResult:
+                 echo: Callable[[str], None] | None = None, classes: Sequence[str] | None = None) -> ExportResult:
     """Export a model to the requested formats under out_dir/<format>/ (see the module docstring)."""
     from trashure.litert import to_tflite
-    from trashure.prediction import load_keras_model, model_classes, read_card
+    from trashure.prediction import load_model_and_card
 
     echo = echo or (lambda _m: None)
     formats = parse_formats(formats)
@@ -172,9 +172,7 @@ def export_model(model_path: str | Path, out_dir: str | Path, formats: Sequence[
     if "tfjs" in formats:
         tfjs_converter_command()  # fail before any work when the converter is not there
     model_path = Path(model_path)
-    model = load_keras_model(model_path)
-    card = read_card(model_path)
-    classes = model_classes(model, card, model_path)
+    model, card, classes = load_model_and_card(model_path, classes)
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

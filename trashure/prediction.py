@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import time
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from trashure.config import CLASSES, DEFAULT_MODEL_PATH
+from trashure.config import DEFAULT_MODEL_PATH
 from trashure.errors import ModelLoadError
 from trashure.images import ImageSource, load_array
+from trashure.modelfile import bound_classes, check_model_file, trusted_twin, twin_record, verified_card
+from trashure.weights import sha256_file
 
 
 @dataclass
@@ -29,38 +29,6 @@ class Prediction:
                 "seconds": self.seconds}
 
 
-def card_path_for(model_path: Path) -> Path | None:
-    """The model's card: <name>.json beside it, or model_card.json in a run folder."""
-    for candidate in (model_path.with_suffix(".json"), model_path.parent / "model_card.json"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def read_card(model_path: str | Path) -> dict[str, Any]:
-    path = card_path_for(Path(model_path))
-    if path is None:
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"model card {path} cannot be read ({exc}); fix or delete it.") from None
-
-
-def check_model_file(path: str | Path) -> Path:
-    path = Path(path)
-    if not path.exists():
-        raise ModelLoadError(f"model file {path} does not exist. Train one (python -m trashure train) "
-                             "or give the path of a .keras file.")
-    if path.is_dir():
-        raise ModelLoadError(f"{path} is a folder; give the path of a .keras model file.")
-    if path.stat().st_size == 0:
-        raise ModelLoadError(f"model file {path} is empty (0 bytes); it was not saved completely.")
-    if path.suffix != ".keras" or not zipfile.is_zipfile(path):
-        raise ModelLoadError(f"{path} is not a Keras .keras model file (truncated, or another format).")
-    return path
-
-
 def load_keras_model(path: str | Path):
     import keras
 
@@ -72,37 +40,64 @@ def load_keras_model(path: str | Path):
                              f"{str(exc)[:300]}") from None
 
 
-def model_classes(model, card: dict[str, Any], path: Path) -> tuple[str, ...]:
-    return classes_for(int(model.output_shape[-1]), card, path)
+def load_model_and_card(path: str | Path, classes: Sequence[str] | None = None):
+    """(Keras model, verified card, class names) for evaluating or exporting a model; a model that does not
+    take photos, a card of another model or outputs without names are refused with one clear line."""
+    path = check_model_file(path)
+    card = verified_card(path)
+    model = load_keras_model(path)
+    check_input_shape(model.input_shape, path)
+    if len(model.output_shape) != 2:
+        raise ModelLoadError(f"{path} outputs shape {tuple(model.output_shape)[1:]}, not one probability a class.")
+    return model, card, bound_classes(path, int(model.output_shape[-1]), card, classes)
 
 
-def classes_for(n_outputs: int, card: dict[str, Any], path: Path) -> tuple[str, ...]:
-    classes = tuple(card.get("classes") or (CLASSES if n_outputs == len(CLASSES) else ()))
-    if len(classes) != n_outputs:
-        raise ModelLoadError(f"{path} gives {n_outputs} outputs but its card lists {len(classes)} classes "
-                             f"({', '.join(classes) or 'none'}); the card does not belong to this model.")
-    return classes
+def check_input_shape(input_shape: Sequence, path: Path) -> int:
+    """The square photo size a model takes, or a clear refusal for a model that does not take photos."""
+    shape = tuple(input_shape)
+    if len(shape) != 4 or shape[3] != 3 or not shape[1] or shape[1] != shape[2]:
+        raise ModelLoadError(f"{path} takes inputs of shape {shape[1:]}, not square RGB photos "
+                             "(height, width, 3): it is not a Trashure image classifier.")
+    return int(shape[1])
+
+
+def twin_cache_name(sha: str) -> str:
+    return f"model-{sha[:24]}.tflite"
+
+
+def needs_tensorflow(model_path: str | Path) -> bool:
+    """Whether classifying with this model must load TensorFlow (no trusted twin, no cached conversion)."""
+    from trashure.config import default_cache_dir
+
+    try:
+        path = check_model_file(model_path)
+        sha = sha256_file(path)
+        if trusted_twin(path, verified_card(path, sha), sha) is not None:
+            return False
+    except ModelLoadError:
+        return False  # refused before any TensorFlow is needed
+    return not (default_cache_dir() / twin_cache_name(sha)).is_file()
 
 
 def tflite_for(model_path: Path) -> Path | bytes:
-    """A float32 TFLite twin of a .keras model: the committed sibling (<name>.tflite) when its card says
-    it was made from this exact file, else a cached conversion keyed by the file's sha256."""
+    """A float32 TFLite twin of a .keras model: the sibling (<name>.tflite) when the card binds it to this
+    exact file, else a cached conversion keyed by the file's sha256."""
     from trashure.litert import cached_tflite, to_tflite
-    from trashure.weights import sha256_file
 
     sha = sha256_file(model_path)
-    sibling = model_path.with_suffix(".tflite")
-    if sibling.is_file() and read_card(model_path).get("tflite", {}).get("source_sha256") == sha:
-        return sibling
+    twin = trusted_twin(model_path, verified_card(model_path, sha), sha)
+    if twin is not None:
+        return twin
 
     def convert() -> bytes:
         model = load_keras_model(model_path)
+        check_input_shape(model.input_shape, model_path)
         try:
             return to_tflite(model)
         except Exception as exc:
             raise ModelLoadError(f"{model_path} could not be converted for LiteRT: {exc}") from None
 
-    return cached_tflite(f"model-{sha[:24]}.tflite", convert)
+    return cached_tflite(twin_cache_name(sha), convert)
 
 
 def write_tflite_twin(model, model_path: Path) -> dict[str, Any]:
@@ -111,12 +106,10 @@ def write_tflite_twin(model, model_path: Path) -> dict[str, Any]:
     choosing a model needs no conversion (~8-20 s)."""
     from trashure.files import atomic_write_bytes
     from trashure.litert import to_tflite
-    from trashure.weights import sha256_file
 
     twin = Path(model_path).with_suffix(".tflite")
     atomic_write_bytes(twin, to_tflite(model))
-    return {"file": twin.name, "source_sha256": sha256_file(model_path),
-            "what": "float32 TFLite conversion of the .keras file, for LiteRT"}
+    return twin_record(Path(model_path), twin)
 
 
 class Classifier:
@@ -127,22 +120,24 @@ class Classifier:
     twin exists. backend "keras" runs the .keras model itself.
     """
 
-    def __init__(self, model_path: str | Path = DEFAULT_MODEL_PATH, backend: str = "litert") -> None:
+    def __init__(self, model_path: str | Path = DEFAULT_MODEL_PATH, backend: str = "litert",
+                 classes: Sequence[str] | None = None) -> None:
         if backend not in ("litert", "keras"):
             raise ValueError(f"backend must be 'litert' or 'keras', not {backend!r}")
         self.model_path = check_model_file(model_path)
         self.backend = backend
-        self.card = read_card(self.model_path)
+        self.card = verified_card(self.model_path)
         if backend == "keras":
             self.model = load_keras_model(self.model_path)
-            n_outputs, self.image_size = int(self.model.output_shape[-1]), int(self.model.input_shape[1])
+            input_shape, n_outputs = self.model.input_shape, int(self.model.output_shape[-1])
             self._forward = None
         else:
             from trashure.litert import LiteRTModel
 
             self.lite = LiteRTModel(tflite_for(self.model_path))
-            n_outputs, self.image_size = self.lite.output_shape[-1], self.lite.input_shape[1]
-        self.classes = classes_for(n_outputs, self.card, self.model_path)
+            input_shape, n_outputs = (None, *self.lite.input_shape[1:]), self.lite.output_shape[-1]
+        self.image_size = check_input_shape(input_shape, self.model_path)
+        self.classes = bound_classes(self.model_path, n_outputs, self.card, classes)
 
     def warm_up(self) -> "Classifier":
         """Run one blank photo, so the first real one does not pay the runtime's first-call set-up."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from trashure.config import MODEL_FILENAME, default_runs_dir
-from trashure.files import (atomic_write_bytes, atomic_write_csv, atomic_write_json,  # noqa: F401
+from trashure.files import (atomic_write_bytes, atomic_write_csv, atomic_write_json,  # noqa: F401 (re-exported)
                             atomic_write_text, read_json)
 from trashure.errors import RunError
 
@@ -193,29 +193,3 @@ def elapsed_seconds(status: dict[str, Any]) -> float | None:
         return None
     end = status.get("finished_at_unix") or time.time()
     return max(0.0, end - start)
-
-
-def promote_run(run: Run, target: Path) -> Path:
-    """Copy a finished run's model and card to target (e.g. models/mobilenetv2_trashure.keras),
-    atomically, so the shipped model is never a partial file."""
-    if not run.has_model:
-        raise RunError(f"run {run.id} has no model file (state: {run.state})")
-    from trashure.prediction import load_keras_model, write_tflite_twin
-    from trashure.weights import sha256_file
-
-    target = Path(target)
-    card = read_json(run.dir / "model_card.json", {}) or {}
-    atomic_write_bytes(target, run.model_path.read_bytes())
-    # The float32 TFLite twin ships beside it, so the app's fast path needs no conversion on first use;
-    # the run's own twin is reused when its record says it was made from these exact bytes.
-    twin, run_twin = card.get("tflite") or {}, run.model_path.with_suffix(".tflite")
-    if run_twin.is_file() and twin.get("source_sha256") == sha256_file(target):
-        atomic_write_bytes(target.with_suffix(".tflite"), run_twin.read_bytes())
-        twin = {**twin, "file": target.with_suffix(".tflite").name}
-    else:
-        twin = write_tflite_twin(load_keras_model(target), target)
-    predictions = run.dir / "predictions.csv"
-    if predictions.is_file():  # so the shipped model keeps its misclassified gallery
-        atomic_write_bytes(target.with_name(target.stem + ".predictions.csv"), predictions.read_bytes())
-    atomic_write_json(target.with_suffix(".json"), {**card, "file": target.name, "tflite": twin})
-    return target

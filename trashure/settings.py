@@ -57,6 +57,21 @@ def active_model_path() -> Path:
     return DEFAULT_MODEL_PATH
 
 
+SHIPPED = "shipped"
+
+
 def set_active_model(path: str | Path | None) -> None:
-    """Make a model the active one (None: back to the shipped model)."""
-    _update(model=str(Path(path).resolve()) if path else None)
+    """Make a model the active one (None: back to the shipped model); the one it replaces is remembered,
+    so that it can be restored."""
+    state = _state()
+    new = str(Path(path).resolve()) if path else None
+    if new != state.get("model"):
+        _update(model=new, previous_model=state.get("model") or SHIPPED)
+
+
+def previous_model_path() -> Path | None:
+    """The model that was active before the current one, while its file is still there."""
+    previous = _state().get("previous_model")
+    if previous == SHIPPED:
+        return DEFAULT_MODEL_PATH
+    return Path(previous) if previous and Path(previous).is_file() else None

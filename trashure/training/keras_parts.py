@@ -6,7 +6,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -61,13 +61,18 @@ def progress_printer(run: Run | None, echo: Echo, label: str) -> Callable[[int, 
     return report
 
 
-def save_model_atomic(model, path: Path) -> None:
-    """Save to a temporary .keras file beside path, then rename: path is never half-written."""
+def save_model_atomic(model, path: Path, classes: Sequence[str] | None = None) -> None:
+    """Save to a temporary .keras file beside path, then rename: path is never half-written. With classes,
+    the class list is sealed inside the file, so no card can rename its outputs."""
+    from trashure.modelfile import seal_facts
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial.keras")
     try:
         model.save(tmp)
+        if classes:
+            seal_facts(tmp, {"classes": list(classes), "input_size": int(model.input_shape[1])})
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -90,6 +90,7 @@ def _train_into(run: Run, data_dirs: list[Path], config: TrainConfig, echo: Echo
                 t_start: float) -> dict[str, Any]:
     from trashure.evaluation import metrics_from_probabilities, metrics_per_source, prediction_rows
     from trashure.prediction import write_tflite_twin
+    from trashure.weights import sha256_file
 
     t0 = time.time()
     phase(run, echo, "data", "reading photos from " + ", ".join(str(d) for d in data_dirs))
@@ -109,7 +110,7 @@ def _train_into(run: Run, data_dirs: list[Path], config: TrainConfig, echo: Echo
     timings["decode_s"] = decode_s
     metrics = metrics_from_probabilities(probabilities, data.labels["test"], classes)
     phase(run, echo, "saving", f"saving {run.model_path.name}")
-    save_model_atomic(model, run.model_path)
+    save_model_atomic(model, run.model_path, classes)
     timings["total_s"] = round(time.time() - t_start, 3)
     frozen = [h["val_accuracy"] for h in history if h.get("stage") != "fine-tune"]
     metrics.update({
@@ -126,6 +127,7 @@ def _train_into(run: Run, data_dirs: list[Path], config: TrainConfig, echo: Echo
     atomic_write_json(run.dir / "metrics.json", metrics)
     phase(run, echo, "saving", "building the TFLite twin for the app's fast path")
     card = model_card(run, config, metrics, data_dirs, history)
+    card["model_sha256"] = sha256_file(run.model_path)
     card["tflite"] = write_tflite_twin(model, run.model_path)
     atomic_write_json(run.dir / "model_card.json", card)
     echo(f"test accuracy {metrics['accuracy']:.2%}  test loss {metrics['loss']:.4f}  "
