@@ -10,6 +10,7 @@ import streamlit as st
 from pages.common import (active_classifier, file_signature, folder_signature, load_classifier, thumbnail,
                           use_app_navigation)
 from trashure import charts, settings
+from trashure.config import IMAGE_EXTENSIONS
 from trashure.errors import TrashureError
 
 use_app_navigation()
@@ -76,7 +77,7 @@ def input_ui() -> tuple[str, str, bytes] | None:
                                args=("camera",))
     with upload_tab:
         uploaded = st.file_uploader("Upload a photo (on a phone: take one with its camera)", key="classify_upload",
-                                    type=["jpg", "jpeg", "png", "bmp", "webp", "gif"], on_change=remember,
+                                    type=sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS), on_change=remember,
                                     args=("upload",))
     with sample_tab:
         sample_gallery_ui()

@@ -92,7 +92,9 @@ def test_an_upload_after_a_camera_photo_is_the_one_classified(server, browser, s
     page.get_by_role("tab", name="Upload").click()
     # Only image types: a phone's file chooser then offers its own camera beside the gallery.
     accept = page.locator('[data-testid="stFileUploaderDropzoneInput"]').get_attribute("accept").split(",")
-    assert {a for a in accept if a != "application/streamlit"} == {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif"}
+    from trashure.config import IMAGE_EXTENSIONS
+
+    assert {a for a in accept if a != "application/streamlit"} == set(IMAGE_EXTENSIONS)
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(upload))
     page.get_by_text(f"Classifying your upload {upload.name}", exact=False).wait_for(timeout=60_000)
     what, label = shown_verdict(page)

@@ -191,3 +191,45 @@ def test_the_split_of_a_messy_folder_is_stable(tmp_path):
     # that decodes fine (the unreadable ones are simply absent from the first).
     assert {r.relpath for r in a.test} <= {r.relpath for r in b.test} | {r.relpath for r in b.train} | {
         r.relpath for r in b.val}
+
+
+def test_a_symlink_out_of_its_class_folder_is_skipped_with_the_reason(tmp_path):
+    """glass_bottle/tocan -> ../can would label every can a glass bottle: never followed."""
+    from conftest import make_dataset
+    from trashure.data import scan_dataset
+
+    root = make_dataset(tmp_path / "data", per_class=4)
+    (root / "glass_bottle" / "tocan").symlink_to(root / "can", target_is_directory=True)
+    (root / "glass_bottle" / "a_can.jpg").symlink_to(root / "can" / "can_000.jpg")
+    (root / "glass_bottle" / "more").mkdir()
+    (root / "glass_bottle" / "again").symlink_to(root / "glass_bottle" / "more", target_is_directory=True)
+    photo((10, 200, 10)).save(root / "glass_bottle" / "more" / "inside.jpg")
+
+    dataset = scan_dataset(root)
+    glass = sorted(r.relpath for r in dataset.records if r.class_name == "glass_bottle")
+    assert not [g for g in glass if "tocan" in g or "a_can" in g]
+    assert len([g for g in glass if g.endswith("/inside.jpg")]) == 1  # a link inside the folder: followed, once
+    reasons = {p.path: p.reason for p in dataset.problems}
+    assert "symlink out of its class folder" in reasons["glass_bottle/tocan"]
+    assert "symlink out of its class folder" in reasons["glass_bottle/a_can.jpg"]
+    assert len([r for r in dataset.records if r.class_name == "can"]) == 4
+
+
+def test_one_list_of_photo_types_for_training_and_predict(tmp_path):
+    from conftest import make_dataset
+    from trashure.data import scan_dataset
+    from trashure.errors import ImageLoadError
+    from trashure.images import load_array
+
+    root = make_dataset(tmp_path / "data", per_class=3)
+    for ext in ("gif", "tiff", "avif"):
+        photo((200, 10, 10)).save(root / "can" / f"extra.{ext}")
+    (root / "can" / "phone.heic").write_bytes(b"\0\0\0\x18ftypheic")
+    dataset = scan_dataset(root)
+    cans = {r.relpath for r in dataset.records if r.class_name == "can"}
+    assert {"can/extra.gif", "can/extra.tiff", "can/extra.avif"} <= cans
+    assert [p.path for p in dataset.ignored] == ["can/phone.heic"]
+    assert "not a supported photo type" in dataset.ignored[0].reason
+    assert load_array(root / "can" / "extra.avif").shape == (224, 224, 3)
+    with pytest.raises(ImageLoadError, match=r"\.heic is not a supported photo type"):
+        load_array(root / "can" / "phone.heic")

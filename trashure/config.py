@@ -10,7 +10,10 @@ from typing import Any
 
 CLASSES: tuple[str, ...] = ("can", "glass_bottle", "other", "plastic_bottle")
 IMAGE_SIZE: int = 224
-IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
+# The one list of photo types, for training, inspection, predict and the upload control: what Pillow
+# decodes here (animated GIF/WebP: the first frame). HEIC is not among them: convert it to JPEG first.
+IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff",
+                                              ".avif"})
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = REPO_ROOT / "models"

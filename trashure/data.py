@@ -121,9 +121,26 @@ def discover_classes(root: str | Path) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _leaves(path: Path, folder: Path) -> Path | None:
+    """Where a symlink under folder leads when that is outside folder (its photos would be labelled with
+    this folder's class), else None."""
+    if not path.is_symlink():
+        return None
+    try:
+        target = path.resolve()
+    except (OSError, RuntimeError):
+        return None  # a loop or a broken link: reported as such below
+    return None if target.is_relative_to(folder) else target
+
+
 def _walk_files(folder: Path) -> Iterator[tuple[Path, str | None]]:
-    """Files under folder (recursively, following symlinks once); yields (path, problem or None)."""
+    """Files under folder (recursively, following symlinks once, never out of folder); yields (path,
+    problem or None)."""
     seen: set[tuple[int, int]] = set()
+    try:
+        inside = folder.resolve()
+    except (OSError, RuntimeError):
+        inside = folder
 
     def walk(d: Path) -> Iterator[tuple[Path, str | None]]:
         try:
@@ -144,6 +161,11 @@ def _walk_files(folder: Path) -> Iterator[tuple[Path, str | None]]:
             if _is_hidden(entry.name):
                 continue
             path = Path(entry.path)
+            outside = _leaves(path, inside)
+            if outside is not None:
+                yield path, (f"symlink out of its class folder (to {outside}): skipped, its photos would get "
+                             "this folder's label")
+                continue
             try:
                 is_dir = entry.is_dir()  # follows symlinks
             except OSError:
@@ -251,7 +273,8 @@ def scan_dataset(root: str | Path, classes: Sequence[str] | None = None) -> Data
             if problem:
                 problems.append(FileProblem(rel, problem))
             elif path.suffix.lower() not in IMAGE_EXTENSIONS:
-                ignored.append(FileProblem(rel, f"not a photo extension ({path.suffix or 'none'}); ignored"))
+                ignored.append(FileProblem(rel, f"{path.suffix or 'no extension'} is not a supported photo type "
+                                                f"({', '.join(sorted(IMAGE_EXTENSIONS))}); ignored"))
             else:
                 records.append(ImageRecord(path, label, name, rel, source))
     return Dataset(root, class_names, records, problems, ignored, {source: root})

@@ -14,7 +14,7 @@ from typing import Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from trashure.config import IMAGE_SIZE
+from trashure.config import IMAGE_EXTENSIONS, IMAGE_SIZE
 from trashure.errors import ImageLoadError
 
 ImageSource = Union[str, Path, bytes, bytearray, Image.Image]
@@ -54,6 +54,9 @@ def open_image(source: ImageSource) -> Image.Image:
                 raise ImageLoadError(f"{name}: no such file.")
             if path.is_dir():
                 raise ImageLoadError(f"{name}: is a folder, not a photo.")
+            if path.suffix.lower() not in IMAGE_EXTENSIONS:
+                raise ImageLoadError(f"{name}: {path.suffix or 'no extension'} is not a supported photo type "
+                                     f"({', '.join(sorted(IMAGE_EXTENSIONS))}).")
             if path.stat().st_size == 0:
                 raise ImageLoadError(f"{name}: the file is empty (0 bytes).")
             fp = path

@@ -99,6 +99,8 @@ def _train_into(run: Run, data_dirs: list[Path], config: TrainConfig, echo: Echo
     classes = data.dataset.classes
     for p in data.dataset.problems:
         echo(f"  skipped {p.path}: {p.reason}")
+    for p in data.dataset.ignored:
+        echo(f"  ignored {p.path}: {p.reason}")
     echo(f"  {len(data.dataset.records)} photos in {len(classes)} classes from {len(data.dataset.roots)} "
          "folder(s); split " + ", ".join(f"{k} {v}" for k, v in data.split.sizes().items()))
     if run.cancel_requested:
