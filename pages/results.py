@@ -127,6 +127,8 @@ def status_ui(entry: ModelEntry) -> None:
     status = entry.run.status() if entry.run is not None else {}
     if status.get("state") == "failed":
         st.error(f"This run failed: {status.get('error')}")
+    elif status.get("state") == "unreadable":
+        st.error(f"This run cannot be shown: {status.get('error')}.")
     elif status.get("state") in ("queued", "running"):
         st.info(f"This run is {status.get('state')} (epoch {status.get('epoch')}/{status.get('epochs')}).")
     elif status.get("state") == "cancelled":

@@ -153,3 +153,41 @@ def test_time_left_comes_from_the_phase_while_features_are_computed_then_from_ep
     assert best_val_accuracy(history) == 0.85  # the kept (lowest val loss) epoch, not the last
     fine = history + [{"epoch": 4, "seconds": 9.0, "val_loss": 0.35, "val_accuracy": 0.7, "stage": "fine-tune"}]
     assert best_val_accuracy(fine) == 0.7  # the stage now training
+
+
+def test_a_run_with_unreadable_files_is_listed_as_such_and_the_others_still_show(tmp_path, monkeypatch):
+    import json
+    import subprocess
+    import sys
+
+    from conftest import REPO
+    from trashure.runs import create_run, list_runs
+
+    runs_dir = tmp_path / "runs"
+    good = create_run({"mode": "fast", "epochs": 2}, [tmp_path], runs_dir, run_id="20260101-000000-fast-good")
+    good.update_status(state="done")
+    truncated = create_run({"mode": "fast"}, [tmp_path], runs_dir, run_id="20260102-000000-fast-trnc")
+    (truncated.dir / "status.json").write_text('{"state": "do')
+    garbage = create_run({"mode": "fast"}, [tmp_path], runs_dir, run_id="20260103-000000-fast-garb")
+    (garbage.dir / "config.json").write_text(json.dumps([1, 2, 3]))
+    (garbage.dir / "history.csv").write_text("epoch,loss\nx,y\n")
+
+    states = {r.id: r.state for r in list_runs(runs_dir)}
+    assert states == {good.id: "done", truncated.id: "unreadable", garbage.id: "unreadable"}
+    assert "status.json" in truncated.status()["error"] and "config.json" in garbage.status()["error"]
+    assert garbage.history() == []
+    result = subprocess.run([sys.executable, "-m", "trashure", "runs", "--runs-dir", str(runs_dir)],
+                            capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3 and sum("unreadable" in line for line in lines) == 2
+
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("TRASHURE_RUNS", str(runs_dir))
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120).run()
+    at.switch_page("pages/results.py").run()
+    assert not at.exception
+    names = at.selectbox[0].options
+    at.selectbox[0].select_index(next(i for i, n in enumerate(names) if "garb" in n)).run()
+    assert not at.exception and any("cannot be shown" in e.value for e in at.error)

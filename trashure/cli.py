@@ -164,7 +164,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
         return 0
     for r in rows:
         acc = f"{r['accuracy']:.2%}" if isinstance(r["accuracy"], float) else "-"
-        print(f"{r['id']}  {r['state']:<9}  {r['mode']:<5}  epoch {r['epoch']}  test acc {acc}")
+        epoch = r["epoch"] if r["epoch"] is not None else "-"
+        print(f"{r['id']}  {r['state'] or '-':<10}  {r['mode'] or '-':<5}  epoch {epoch}  test acc {acc}")
     if not rows:
         print(f"no runs in {args.runs_dir or default_runs_dir()}")
     return 0

@@ -20,7 +20,7 @@ from trashure.files import (atomic_write_bytes, atomic_write_csv, atomic_write_j
                             atomic_write_text, read_json)
 from trashure.errors import RunError
 
-STATES = ("queued", "running", "done", "failed", "cancelled")
+STATES = ("queued", "running", "done", "failed", "cancelled", "unreadable")
 ACTIVE_STATES = ("queued", "running")
 CANCEL_FLAG = "cancel.requested"
 
@@ -67,8 +67,19 @@ class Run:
     def has_model(self) -> bool:
         return self.model_path.is_file() and self.model_path.stat().st_size > 0
 
+    def _object(self, name: str) -> dict[str, Any] | None:
+        """A JSON object file of the run folder; None when it is missing, truncated or not an object."""
+        value = read_json(self.dir / name)
+        return value if isinstance(value, dict) else None
+
+    @property
+    def unreadable(self) -> str | None:
+        """Which of the run's own files cannot be read (a truncated or hand-edited file), if any."""
+        bad = [name for name in ("config.json", "status.json") if self._object(name) is None]
+        return ", ".join(bad) or None
+
     def config(self) -> dict[str, Any]:
-        return read_json(self.dir / "config.json", {}) or {}
+        return self._object("config.json") or {}
 
     def data_dirs(self) -> list[Path]:
         """The data folders the run was trained on (one for runs made before folders could be merged)."""
@@ -77,10 +88,14 @@ class Run:
         return [Path(d) for d in dirs]
 
     def raw_status(self) -> dict[str, Any]:
-        return read_json(self.dir / "status.json", {}) or {}
+        return self._object("status.json") or {}
 
     def status(self) -> dict[str, Any]:
-        """The status, with a stale 'running' of a dead process reported as failed."""
+        """The status, with a stale 'running' of a dead process reported as failed, and a run whose own
+        files cannot be read as 'unreadable'."""
+        if self.unreadable:
+            return {"state": "unreadable", "error": f"{self.unreadable} of this run cannot be read "
+                    "(truncated or edited by hand)"}
         status = self.raw_status()
         if status.get("state") in ACTIVE_STATES and status.get("pid") and not pid_alive(status["pid"]):
             status = {**status, "state": "failed",
@@ -102,11 +117,11 @@ class Run:
             with open(self.dir / "history.csv", newline="") as f:
                 return [{k: v if k == "stage" else float(v) if v not in ("", None) else float("nan")
                          for k, v in row.items()} for row in csv.DictReader(f)]
-        except OSError:
+        except (OSError, ValueError, TypeError, csv.Error):  # missing, or not a history this code wrote
             return []
 
     def metrics(self) -> dict[str, Any] | None:
-        return read_json(self.dir / "metrics.json")
+        return self._object("metrics.json")
 
     def predictions(self) -> list[dict[str, str]]:
         try:
