@@ -128,3 +128,36 @@ def test_exact_mode_is_the_reference_recipe_unless_told_otherwise():
     assert TrainConfig.for_mode("exact", fine_tune_blocks=2).fine_tunes
     # A config saved before these options existed reads as trained without them.
     assert TrainConfig.from_dict({"mode": "fast", "epochs": 5}).fine_tune_blocks == 0
+
+
+def test_a_wrong_data_folder_is_refused_before_tensorflow_loads_and_leaves_no_run(tmp_path, monkeypatch):
+    runs = tmp_path / "runs"
+    result = cli("train", "--data", str(tmp_path / "typo"), "--runs-dir", str(runs))
+    assert result.returncode == 2 and "does not exist" in result.stderr and "Traceback" not in result.stderr
+    assert not runs.exists() or not list(runs.iterdir())  # no failed run left in the list
+    from trashure import cli as cli_module
+
+    def no_tensorflow():
+        raise AssertionError("TensorFlow was loaded before the data folder was checked")
+
+    monkeypatch.setattr(cli_module, "_import_tensorflow_quietly", no_tensorflow)
+    assert cli_module.main(["train", "--data", str(tmp_path / "typo"), "--runs-dir", str(runs)]) == 2
+    out = tmp_path / "a-file"
+    out.write_text("x")
+    result = cli("export", "--out", str(out), "--formats", "keras")
+    assert result.returncode == 2 and "is a file" in result.stderr
+
+
+def test_ctrl_c_during_training_is_recorded_as_cancelled(tiny_dataset, tmp_path, monkeypatch):
+    import trashure.training.run as run_module
+    from trashure.config import TrainConfig
+    from trashure.runs import list_runs
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_module, "_train_into", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_module.train(tiny_dataset, TrainConfig(epochs=1), runs_dir=tmp_path / "runs", echo=None)
+    (run,) = list_runs(tmp_path / "runs")
+    assert run.state == "cancelled" and "Ctrl-C" in run.status()["message"]

@@ -208,6 +208,20 @@ def cmd_promote(args: argparse.Namespace) -> int:
 TENSORFLOW_COMMANDS = {"train", "evaluate", "export", "promote", "weights"}
 
 
+def _preflight(args: argparse.Namespace) -> None:
+    """The checks that need no TensorFlow, before it loads (5 s) and before a run folder is made: a typo
+    in a path costs a moment and leaves nothing behind."""
+    from trashure.data import scan_sources
+    from trashure.modelfile import check_model_file
+
+    if getattr(args, "data", None) and args.command in ("train", "evaluate", "export"):
+        scan_sources(args.data)
+    if args.command in ("evaluate", "export") and getattr(args, "model", None):
+        check_model_file(args.model)
+    if args.command == "export" and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise TrashureError(f"--out {args.out} is a file; give a folder (one sub-folder per format goes in it)")
+
+
 def _import_tensorflow_quietly() -> None:
     """Import TensorFlow with the process's stderr closed: its C++ start-up lines (CUDA probing on a
     machine without a GPU) are written before its log level applies. A failed import still raises."""
@@ -357,6 +371,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         import os
 
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+    try:
+        _preflight(args)
+    except TrashureError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.verbose:
+        pass  # TensorFlow loads when a command needs it, with its own log lines
     elif args.command in TENSORFLOW_COMMANDS:
         _import_tensorflow_quietly()
     elif args.command == "predict":

@@ -48,6 +48,11 @@ def train(data_dirs: DataDirs, config: TrainConfig | None = None, runs_dir: str 
                           message=str(exc))
         echo(f"run {run.id} cancelled")
         return run
+    except KeyboardInterrupt:  # Ctrl-C: the person stopped it, nothing failed
+        run.update_status(state="cancelled", finished_at=now_iso(), finished_at_unix=time.time(),
+                          message="interrupted (Ctrl-C)")
+        echo(f"run {run.id} cancelled (interrupted)")
+        raise
     except BaseException as exc:
         error = str(exc) if isinstance(exc, TrashureError) else f"{type(exc).__name__}: {exc}"
         run.update_status(state="failed", finished_at=now_iso(), finished_at_unix=time.time(), error=error,
