@@ -166,3 +166,19 @@ def test_failed_export_leaves_nothing_behind(tmp_path):
     with pytest.raises(ExportError, match="tflite-int8 needs real training photos"):
         export_model(DEFAULT_MODEL_PATH, out, ["keras", "tflite-int8"], 255, None)
     assert list(out.iterdir()) == []
+
+
+def test_a_format_folder_with_someone_elses_files_is_not_replaced(tmp_path):
+    out = tmp_path / "out"
+    (out / "keras").mkdir(parents=True)
+    (out / "keras" / "my_notes.txt").write_text("mine")
+    result = cli("export", "--out", out, "--formats", "keras")
+    assert result.returncode == 2 and "holds files Trashure did not write" in result.stderr
+    assert (out / "keras" / "my_notes.txt").read_text() == "mine"
+    # An earlier Trashure export is replaced; --overwrite replaces anything.
+    (out / "tflite").mkdir()
+    export_model(DEFAULT_MODEL_PATH, out, ["tflite"], 255, None)
+    export_model(DEFAULT_MODEL_PATH, out, ["tflite"], 255, None)
+    assert (out / "tflite" / "model.tflite").is_file()
+    export_model(DEFAULT_MODEL_PATH, out, ["keras"], 255, None, overwrite=True)
+    assert not (out / "keras" / "my_notes.txt").exists()

@@ -185,7 +185,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         model_path, data_dir = Path(args.model or DEFAULT_MODEL_PATH), args.data or default_data_dirs()
     result = export_model(model_path, args.out, formats, args.input_scale, data_dir,
-                          echo=lambda m: print(m, file=sys.stderr), classes=args.classes)
+                          echo=lambda m: print(m, file=sys.stderr), classes=args.classes,
+                          overwrite=args.overwrite)
     for fmt, info in result.formats.items():
         print(f"{fmt:<12} {info['size_bytes'] / 1e6:7.2f} MB  {info['dir']}")
     return 0
@@ -337,6 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="training photos for the int8 calibration; repeat for several folders "
                         "(default: the run's or the active data)")
     p.add_argument("--classes", type=class_list, help=CLASSES_HELP)
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace format folders in --out even when they hold files Trashure did not write")
     p.add_argument("--runs-dir", default=None)
     p.set_defaults(func=cmd_export)
 

@@ -160,8 +160,10 @@ def export_tfjs(savedmodel_dir: Path, folder: Path) -> None:
 
 def export_model(model_path: str | Path, out_dir: str | Path, formats: Sequence[str] = FORMATS,
                  input_scale: int = 255, data_dir: str | Path | None = None,
-                 echo: Callable[[str], None] | None = None, classes: Sequence[str] | None = None) -> ExportResult:
-    """Export a model to the requested formats under out_dir/<format>/ (see the module docstring)."""
+                 echo: Callable[[str], None] | None = None, classes: Sequence[str] | None = None,
+                 overwrite: bool = False) -> ExportResult:
+    """Export a model to the requested formats under out_dir/<format>/ (see the module docstring). A format
+    folder that holds files Trashure did not write is refused unless overwrite."""
     from trashure.litert import to_tflite
     from trashure.prediction import load_model_and_card
 
@@ -169,6 +171,9 @@ def export_model(model_path: str | Path, out_dir: str | Path, formats: Sequence[
     formats = parse_formats(formats)
     if input_scale not in (1, 255):
         raise ExportError(f"--input-scale must be 255 or 1, not {input_scale}")
+    if not overwrite:
+        for fmt in formats:
+            check_replaceable(Path(out_dir) / fmt, fmt)
     if "tfjs" in formats:
         tfjs_converter_command()  # fail before any work when the converter is not there
     model_path = Path(model_path)
@@ -229,6 +234,20 @@ def export_model(model_path: str | Path, out_dir: str | Path, formats: Sequence[
         raise
     shutil.rmtree(staging, ignore_errors=True)
     return result
+
+
+def check_replaceable(folder: Path, fmt: str) -> None:
+    """A format folder may be replaced when it is absent, empty, or an earlier Trashure export of that
+    format (its metadata.json says so); anything else may be someone's work."""
+    try:
+        if not folder.exists() or (folder.is_dir() and not any(folder.iterdir())):
+            return
+        written = json.loads((folder / "metadata.json").read_text()).get("format") == fmt
+    except (OSError, ValueError, AttributeError):
+        written = False
+    if not written:
+        raise ExportError(f"{folder} exists and holds files Trashure did not write; an export would replace it. "
+                          "Choose another --out, move the files, or pass --overwrite.")
 
 
 def _int8_io(path: Path) -> dict[str, Any]:
