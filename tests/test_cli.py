@@ -161,3 +161,17 @@ def test_ctrl_c_during_training_is_recorded_as_cancelled(tiny_dataset, tmp_path,
         run_module.train(tiny_dataset, TrainConfig(epochs=1), runs_dir=tmp_path / "runs", echo=None)
     (run,) = list_runs(tmp_path / "runs")
     assert run.state == "cancelled" and "Ctrl-C" in run.status()["message"]
+
+
+@pytest.mark.parametrize("command", ["inspect", "train", "evaluate", "predict", "predict-model"])
+def test_a_name_longer_than_the_file_system_allows_gives_one_clear_line(tmp_path, command):
+    long = tmp_path / ("x" * 300)
+    args = {"inspect": ["inspect", long], "train": ["train", "--data", long, "--runs-dir", tmp_path / "runs"],
+            "evaluate": ["evaluate", "--data", long], "predict": ["predict", f"{long}.jpg"],
+            "predict-model": ["predict", "--model", f"{long}.keras", "x.jpg"]}[command]
+    result = cli(*args)
+    assert result.returncode in (1, 2) and "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and ("File name too long" in lines[0]), lines
+    assert "damaged" not in lines[0] and not (tmp_path / "runs").exists()
+    assert lines[0].count(str(tmp_path)) == 1  # the path is said once

@@ -140,7 +140,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             if args.json:
                 _print_json({"file": image, "error": str(exc)})
             else:
-                message = str(exc) if str(image) in str(exc) else f"{image}: {exc}"
+                message = str(exc) if str(exc).startswith(str(image)[:60]) else f"{image}: {exc}"  # name once
                 print(f"error: {message}", file=sys.stderr)
             continue
         if args.json:

@@ -86,9 +86,18 @@ def _is_hidden(name: str) -> bool:
     return name.startswith(".") or name.startswith("._")
 
 
+def _short(path: Path, limit: int = 120) -> str:
+    text = str(path)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def check_data_dir(root: str | Path) -> Path:
     root = Path(root).expanduser()
-    if not root.exists():
+    try:
+        exists = root.exists()
+    except OSError as exc:  # a name longer than the file system allows, a path too deep
+        raise DatasetError(f"Data folder {_short(root)} cannot be used: {exc.strerror}.") from None
+    if not exists:
         raise DatasetError(f"Data folder {root} does not exist. Give a folder with one sub-folder per class.")
     if not root.is_dir():
         raise DatasetError(f"{root} is a file, not a folder. Give a folder with one sub-folder per class.")

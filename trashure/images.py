@@ -50,7 +50,11 @@ def open_image(source: ImageSource) -> Image.Image:
             fp: object = io.BytesIO(bytes(source))
         else:
             path = Path(source)
-            if not path.exists():
+            try:
+                exists = path.exists()
+            except OSError as exc:  # e.g. a file name longer than the file system allows
+                raise ImageLoadError(f"{name[:120]}…: cannot be opened ({exc.strerror}).") from None
+            if not exists:
                 raise ImageLoadError(f"{name}: no such file.")
             if path.is_dir():
                 raise ImageLoadError(f"{name}: is a folder, not a photo.")
