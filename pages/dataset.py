@@ -72,6 +72,8 @@ def overview_ui(report: dict) -> None:
 
 def split_ui(report: dict) -> None:
     st.subheader("80/10/10 split (seed 42)")
+    if report.get("training_error") and report["training_error"] != report["split_error"]:
+        st.warning(report["training_error"])
     if report["split"] is None:
         st.warning(report["split_error"])
         return

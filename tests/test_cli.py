@@ -175,3 +175,12 @@ def test_a_name_longer_than_the_file_system_allows_gives_one_clear_line(tmp_path
     assert len(lines) == 1 and ("File name too long" in lines[0]), lines
     assert "damaged" not in lines[0] and not (tmp_path / "runs").exists()
     assert lines[0].count(str(tmp_path)) == 1  # the path is said once
+
+
+def test_inspect_says_a_one_class_folder_cannot_train(tmp_path):
+    root = make_dataset(tmp_path / "cans", per_class=12, classes=("can",))
+    result = cli("inspect", root)
+    assert result.returncode == 0
+    assert "Training: not possible: training needs at least two classes" in result.stdout
+    report = json.loads(cli("inspect", root, "--json").stdout)
+    assert "two classes" in report["training_error"] and report["split"] is not None

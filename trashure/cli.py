@@ -57,6 +57,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             for c in report["classes"]))
     else:
         print(f"Split: not possible: {report['split_error']}")
+    if report["training_error"] and report["training_error"] != report["split_error"]:
+        print(f"Training: not possible: {report['training_error']}")
     for title, key in (("Unreadable files (skipped)", "unreadable"), ("Ignored files", "ignored")):
         if report[key]:
             print(f"{title}: {len(report[key])}")

@@ -419,6 +419,10 @@ def inspect_dataset(data: str | Path | Sequence[str | Path], classes: Sequence[s
     except DatasetError as exc:
         report["split"] = None
         report["split_error"] = str(exc)
+    report["training_error"] = report["split_error"]
+    if len(dataset.classes) < 2:
+        report["training_error"] = (f"training needs at least two classes; {report['data_dir']} has one "
+                                    f"({', '.join(dataset.classes)}). Add it to folders with the other classes.")
     return report
 
 
