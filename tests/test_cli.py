@@ -184,3 +184,15 @@ def test_inspect_says_a_one_class_folder_cannot_train(tmp_path):
     assert "Training: not possible: training needs at least two classes" in result.stdout
     report = json.loads(cli("inspect", root, "--json").stdout)
     assert "two classes" in report["training_error"] and report["split"] is not None
+
+
+def test_the_installed_command_works_outside_the_repository(tmp_path):
+    """`make venv` installs the project (pip install -e .): `trashure` and `python -m trashure` run anywhere."""
+    from pathlib import Path
+
+    command = Path(sys.executable).parent / "trashure"
+    assert command.is_file(), "the console script is missing: run `pip install -e .` (make venv does)"
+    for argv in ([str(command)], [sys.executable, "-m", "trashure"]):
+        result = subprocess.run([*argv, "runs", "--runs-dir", str(tmp_path / "none")], capture_output=True,
+                                text=True, cwd=tmp_path, timeout=120)
+        assert result.returncode == 0 and "no runs in" in result.stdout, result.stderr

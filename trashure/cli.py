@@ -398,3 +398,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def console() -> None:
+    """The `trashure` command (pyproject's console script)."""
+    sys.exit(main())
