@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from trashure import settings
+from trashure import access, settings
 from trashure.catalog import display_name, model_card
 
 
@@ -127,3 +127,5 @@ def sidebar_ui() -> None:
                     help=str(model_path))
         if not model_path.is_file():
             st.warning(f"Model file missing: {model_path}")
+        if access.read_only():
+            st.caption("🔒 Read-only presenter mode")

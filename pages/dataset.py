@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.common import dataset_listing, dataset_report, folder_signature, thumbnail, use_app_navigation
-from trashure import charts, settings
+from trashure import access, charts, settings
 from trashure.config import SHARED_DATA_DIR
 from trashure.errors import TrashureError
 
@@ -17,12 +17,16 @@ use_app_navigation()
 def known_folders(current: list[Path]) -> list[str]:
     """The folders to offer: the active ones, then the shared data folders beside the repository."""
     shared = sorted(str(p) for p in SHARED_DATA_DIR.iterdir() if p.is_dir()) if SHARED_DATA_DIR.is_dir() else []
-    return list(dict.fromkeys([str(p) for p in current] + shared))
+    return [p for p in dict.fromkeys([str(p) for p in current] + shared) if access.allowed(p)]
 
 
 def folder_ui() -> list[Path]:
     """The data folders to work on (merged by class name); returns the active ones."""
     current = settings.active_data_dirs()
+    if access.read_only():
+        st.caption("Data: " + (" + ".join(f"`{d}`" for d in current) or "none") +
+                   " · 🔒 read-only presenter mode: the folders cannot be changed here.")
+        return current
     with st.form("data_folder"):
         chosen = st.multiselect("Data folders (each with one sub-folder of photos per class; merged by class name)",
                                 known_folders(current), default=[str(p) for p in current],
@@ -36,8 +40,12 @@ def folder_ui() -> list[Path]:
             elif not paths:
                 st.error("Choose at least one folder.")
             else:
-                settings.set_active_data_dirs(paths)
-                st.rerun()
+                try:
+                    settings.set_active_data_dirs(paths)
+                except TrashureError as exc:
+                    st.error(str(exc))
+                else:
+                    st.rerun()
     if not current:
         st.info("No data folder yet. Enter one above, set `TRASHURE_DATA`, or place the shared data at "
                 "`../shared/data/` beside the repository. Expected layout: "

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.common import use_app_navigation
-from trashure import settings
+from trashure import access, settings
 from trashure.catalog import ModelEntry, model_entries
 from trashure.config import default_exports_dir
 from trashure.errors import TrashureError
@@ -100,6 +100,9 @@ def downloads_ui() -> None:
 st.title("📦 Export")
 st.caption("For web and mobile apps: Keras, SavedModel, TFLite float32 and int8, TF.js graph model. "
            "Each format is checked in its own runtime by the test suite, and scored here on the test photos.")
+if access.read_only():
+    st.info("🔒 Read-only presenter mode: exporting is switched off on this dashboard (TRASHURE_READ_ONLY).")
+    st.stop()
 entry = source_ui()
 choice = options_ui() if entry is not None else None
 if choice is not None:

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.common import thumbnail, use_app_navigation
-from trashure import charts, settings
+from trashure import access, charts, settings
 from trashure.catalog import ModelEntry, comparison_rows, display_name, model_entries
 from trashure.config import DEFAULT_MODEL_PATH
 from trashure.errors import TrashureError
@@ -101,6 +101,9 @@ def use_model_ui(entry: ModelEntry) -> None:
     active = settings.active_model_path().resolve() == entry.path.resolve()
     if active:
         st.success(f"This model ({entry.name}) is the active model.")
+    if access.read_only():
+        return
+    if active:
         previous = settings.previous_model_path()
         if previous is not None and previous.resolve() != entry.path.resolve():
             name = display_name(previous)

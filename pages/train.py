@@ -5,7 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 from pages.common import use_app_navigation
-from trashure import charts, settings
+from trashure import access, charts, settings
 from trashure.config import TrainConfig
 from trashure.errors import TrashureError
 from trashure.launcher import cancel_run, current_run, start_run
@@ -118,7 +118,7 @@ def live_run_ui(run_id: str) -> None:
         left, right = st.columns(2)
         left.plotly_chart(charts.history_curves(history, "accuracy"), key=f"acc-{run_id}-{len(history)}")
         right.plotly_chart(charts.history_curves(history, "loss"), key=f"loss-{run_id}-{len(history)}")
-    if state in ("queued", "running"):
+    if state in ("queued", "running") and not access.read_only():
         if st.button("■ Cancel run", key=f"cancel-{run_id}"):
             cancel_run(run)
             st.info("Cancel requested; the run stops after the current batch.")
@@ -147,7 +147,11 @@ if not data_dirs:
 st.caption("Data: " + " + ".join(f"`{d}`" for d in data_dirs))
 
 going = current_run()
-config = options_ui()
+if access.read_only():
+    st.info("🔒 Read-only presenter mode: training is switched off on this dashboard (TRASHURE_READ_ONLY).")
+    config = None
+else:
+    config = options_ui()
 if config is not None:
     start_ui(config, data_dirs)
     going = current_run()

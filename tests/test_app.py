@@ -246,3 +246,59 @@ def test_export_page_exports_and_offers_downloads(studio, monkeypatch):
         accuracy = table.set_index("Format")["Test accuracy"].str.rstrip("%").astype(float)
         assert abs(accuracy["tflite"] - accuracy["keras"]) < 0.5 and accuracy["keras"] > 80
         assert table.set_index("Format").loc["tflite", "Same top-1 as Keras"] != "–"
+
+
+def test_read_only_presenter_mode_refuses_every_change_and_keeps_the_demo(studio, monkeypatch):
+    data = make_dataset(studio / "data", per_class=10)
+    monkeypatch.setenv("TRASHURE_DATA", str(data))
+    monkeypatch.setenv("TRASHURE_READ_ONLY", "1")
+    dataset = open_page("pages/dataset.py")
+    assert not [b for b in dataset.button if "Use these folders" in b.label] and not dataset.text_input
+    assert {m.label: m.value for m in dataset.metric}["Readable photos"] == "40"
+    train = open_page("pages/train.py")
+    assert not [b for b in train.button if "Start training" in b.label] and "read-only" in texts(train).lower()
+    results = open_page("pages/results.py")
+    assert not [b for b in results.button if "Use this model" in b.label or "Back to" in b.label]
+    assert results.get("plotly_chart")
+    export = open_page("pages/export.py")
+    assert not [b for b in export.button if "Export" in b.label] and "read-only" in texts(export).lower()
+    classify = open_page("pages/classify.py")
+    classify.camera_input[0].set_value(("shot.jpg", jpeg((200, 40, 40)), "image/jpeg")).run()
+    assert set(verdict(classify)) == {"Prediction", "Confidence"}
+    # The package refuses too, whatever a page does.
+    from trashure import settings
+    from trashure.access import AccessError
+    from trashure.config import TrainConfig
+    from trashure.launcher import start_run
+
+    with pytest.raises(AccessError, match="read-only"):
+        settings.set_active_model(None)
+    with pytest.raises(AccessError, match="read-only"):
+        settings.set_active_data_dirs([data])
+    with pytest.raises(AccessError, match="read-only"):
+        start_run(TrainConfig(epochs=1), [data], studio / "runs")
+    assert not (studio / "runs").exists() or not list((studio / "runs").glob("2*"))
+
+
+def test_folders_outside_the_data_roots_are_refused(studio, monkeypatch):
+    allowed_root = studio / "photos"
+    inside = make_dataset(allowed_root / "mine", per_class=10)
+    outside = make_dataset(studio / "elsewhere", per_class=10)
+    (allowed_root / "sneaky").symlink_to(outside, target_is_directory=True)
+    monkeypatch.setenv("TRASHURE_DATA_ROOTS", str(allowed_root))
+    monkeypatch.setenv("TRASHURE_DATA", str(inside))
+    at = open_page("pages/dataset.py")
+    for bad in (outside, allowed_root / "sneaky", allowed_root / ".." / "elsewhere"):
+        at.text_input[0].set_value(str(bad))
+        next(b for b in at.button if "Use these folders" in b.label).click().run()
+        assert any("outside the data folders this dashboard may read" in e.value for e in at.error), bad
+    from trashure.access import AccessError
+    from trashure.config import TrainConfig
+    from trashure.launcher import start_run
+
+    with pytest.raises(AccessError, match="outside the data folders"):
+        start_run(TrainConfig(epochs=1), [outside], studio / "runs")
+    monkeypatch.setenv("TRASHURE_DATA", str(outside))  # even the environment cannot point outside
+    from trashure import settings
+
+    assert settings.active_data_dirs() == []

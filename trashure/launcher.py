@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from trashure.access import require_allowed, require_writable
 from trashure.config import REPO_ROOT, TrainConfig, default_runs_dir
 from trashure.errors import RunError
 from trashure.runs import Run, active_runs, create_run, list_runs, now_iso
@@ -42,7 +43,8 @@ def start_run(config: TrainConfig, data_dir: str | Path | list[str | Path],
               runs_dir: str | Path | None = None) -> Run:
     """Create a run on one data folder or several and start its training process; RunError if another
     run is going on."""
-    dirs = [data_dir] if isinstance(data_dir, (str, Path)) else list(data_dir)
+    require_writable("Training")
+    dirs = [require_allowed(d) for d in ([data_dir] if isinstance(data_dir, (str, Path)) else list(data_dir))]
     runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
     with runs_lock(runs_dir):
         going = current_run(runs_dir)
@@ -63,4 +65,5 @@ def start_run(config: TrainConfig, data_dir: str | Path | list[str | Path],
 
 def cancel_run(run: Run) -> None:
     """Ask the run to stop: it notices within a batch, records 'cancelled' and exits cleanly."""
+    require_writable("Cancelling a run")
     run.request_cancel()

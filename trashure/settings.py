@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from trashure.access import allowed, require_allowed, require_writable
 from trashure.config import DEFAULT_MODEL_PATH, default_data_dirs, default_runs_dir
 from trashure.files import atomic_write_json, read_json
 
@@ -29,9 +30,8 @@ def _update(**fields) -> None:
 def active_data_dirs() -> list[Path]:
     """The data folders the dashboard works on (merged by class name), in the order chosen."""
     chosen = _state().get("data_dirs") or ([_state()["data_dir"]] if _state().get("data_dir") else [])
-    if chosen and not os.environ.get("TRASHURE_DATA"):
-        return [Path(p) for p in chosen]
-    return default_data_dirs()
+    dirs = [Path(p) for p in chosen] if chosen and not os.environ.get("TRASHURE_DATA") else default_data_dirs()
+    return [d for d in dirs if allowed(d)]  # a folder outside the data roots is never offered
 
 
 def active_data_dir() -> Path | None:
@@ -41,6 +41,9 @@ def active_data_dir() -> Path | None:
 
 
 def set_active_data_dirs(paths: list[str | Path]) -> None:
+    require_writable("Choosing data folders")
+    for path in paths:
+        require_allowed(path)
     _update(data_dirs=[str(Path(p).expanduser().resolve()) for p in paths], data_dir=None)
 
 
@@ -63,6 +66,7 @@ SHIPPED = "shipped"
 def set_active_model(path: str | Path | None) -> None:
     """Make a model the active one (None: back to the shipped model); the one it replaces is remembered,
     so that it can be restored."""
+    require_writable("Choosing the active model")
     state = _state()
     new = str(Path(path).resolve()) if path else None
     if new != state.get("model"):
