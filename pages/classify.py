@@ -136,7 +136,8 @@ with verdict_col:
         result = classify(str(model_path), file_signature(model_path), data)
         st.markdown(f"**Classifying {description}**")
         if "error" in result:
-            st.error(f"This file cannot be classified: {result['error']}")
+            name = description.replace("`", "")
+            st.error(f"This file cannot be classified: {result['error'].replace('uploaded bytes', name)}")
         else:
             verdict_ui(result, threshold)
             if kind != "camera":  # the camera widget already shows its photo

@@ -220,3 +220,14 @@ def test_cli_promote_refuses_a_failed_run_and_undo_works(models_dir, tmp_path):
     assert shipped_note(models_dir) == "broken"
     undone = subprocess.run(base + ["--undo"], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert undone.returncode == 0 and shipped_note(models_dir) == "first"
+
+
+def test_promote_to_a_place_that_cannot_be_written_says_so_in_one_line(tmp_path):
+    run = fake_run(tmp_path / "runs", "ok", "done", "ok")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = subprocess.run([sys.executable, "-m", "trashure", "promote", run.id, "--runs-dir", str(tmp_path / "runs"),
+                             "--models-dir", str(blocker / "models")], capture_output=True, text=True, cwd=REPO,
+                            timeout=300)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "cannot write the release" in result.stderr and len(result.stderr.strip().splitlines()) == 1
