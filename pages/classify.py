@@ -108,10 +108,9 @@ def verdict_ui(result: dict, threshold: float) -> None:
         st.warning(f"Uncertain: the best guess is below your {threshold:.0%} threshold. "
                    "Try a closer photo of one item.")
     st.plotly_chart(charts.probabilities(result["probabilities"], threshold), config={"displayModeBar": False})
-    note = f"Prediction took {result['seconds'] * 1000:.0f} ms (decode, resize, model)."
+    st.caption(f"Prediction took {result['seconds'] * 1000:.0f} ms (decode, resize, model).")
     if result.get("frames", 1) > 1:
-        note += f" An animated image with {result['frames']} frames: the first frame was classified."
-    st.caption(note)
+        st.info(f"An animated image with {result['frames']} frames: the first frame was classified.")
 
 
 st.title("📷 Classify")

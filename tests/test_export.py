@@ -22,7 +22,7 @@ needs_node = pytest.mark.skipif(not node_available(),
 
 def split_records(data_dirs):
     from trashure.data import scan_sources, split_dataset
-    from trashure.prediction import read_card
+    from trashure.modelfile import read_card
 
     config = TrainConfig.from_dict(read_card(DEFAULT_MODEL_PATH)["training"])
     return split_dataset(scan_sources(data_dirs, CLASSES), config.seed).test

@@ -73,7 +73,7 @@ def train_exact(model, data: PreparedData, config: TrainConfig, run: Run | None,
     val = ArrayBatches(val_images, val_labels, config.batch_size, shuffle=False)
     stopper = early_stopping(config)
     checkpoint = ValAccuracyCheckpoint(
-        on_best=(lambda: save_model_atomic(model, checkpoint_path)) if checkpoint_path else None)
+        on_best=(lambda: save_model_atomic(model, checkpoint_path, data.dataset.classes)) if checkpoint_path else None)
     t0 = time.time()
     phase(run, echo, "training", f"training end to end (augmented photos through the frozen base) "
           f"for up to {config.epochs} epochs")
