@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from conftest import REPO, photo
@@ -18,7 +17,7 @@ from trashure.errors import ModelLoadError, RunError
 from trashure.modelfile import sealed_facts
 from trashure.prediction import Classifier
 
-CAN = None
+
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +121,7 @@ def test_the_cli_refuses_foreign_models_without_a_traceback(foreign, tmp_path, c
         assert len(result.stderr.strip().splitlines()) == 1
 
 
-def fake_run(runs_dir: Path, run_id: str, state: str, note: str) -> "Run":
+def fake_run(runs_dir: Path, run_id: str, state: str, note: str):
     """A run folder holding a copy of the shipped model made distinct by a sealed note."""
     from trashure.modelfile import seal_facts, twin_record
     from trashure.runs import create_run

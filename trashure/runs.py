@@ -23,6 +23,7 @@ from trashure.errors import RunError
 STATES = ("queued", "running", "done", "failed", "cancelled", "unreadable")
 ACTIVE_STATES = ("queued", "running")
 CANCEL_FLAG = "cancel.requested"
+LAUNCH_GRACE_S = 60.0
 
 
 def now_iso() -> str:
@@ -101,7 +102,18 @@ class Run:
             status = {**status, "state": "failed",
                       "error": status.get("error") or "The training process died without finishing "
                       "(killed, out of memory or the machine restarted).", "stale": True}
+        elif status.get("state") == "queued" and not status.get("pid") and self._age_seconds() > LAUNCH_GRACE_S:
+            # The launcher records the pid right after starting the process; a queued run without one
+            # after this long was never started (its launcher was killed) and must not block the next.
+            status = {**status, "state": "failed", "stale": True,
+                      "error": "The run was queued but its training process never started."}
         return status
+
+    def _age_seconds(self) -> float:
+        try:
+            return time.time() - (self.dir / "config.json").stat().st_mtime
+        except OSError:
+            return 0.0
 
     @property
     def state(self) -> str:
