@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import time
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import REPO, make_dataset, photo
+from conftest import REPO, encoded, make_dataset, photo
 from trashure.config import DEFAULT_MODEL_PATH
 
 APP = str(REPO / "app.py")
@@ -74,9 +73,7 @@ def test_dataset_page_with_photos(studio, monkeypatch):
 
 def test_classify_page_camera_and_upload(studio):
     at = open_page("pages/classify.py")
-    buf = io.BytesIO()
-    photo((200, 40, 40), (320, 240)).save(buf, "JPEG")
-    at.camera_input[0].set_value(("shot.jpg", buf.getvalue(), "image/jpeg")).run()
+    at.camera_input[0].set_value(("shot.jpg", jpeg((200, 40, 40)), "image/jpeg")).run()
     assert not at.exception
     prediction = next(m for m in at.metric if m.label == "Prediction")
     assert prediction.value in ("can", "glass_bottle", "other", "plastic_bottle")
@@ -85,9 +82,7 @@ def test_classify_page_camera_and_upload(studio):
 
 
 def jpeg(colour, size=(320, 240), seed=0) -> bytes:
-    buf = io.BytesIO()
-    photo(colour, size, seed).save(buf, "JPEG")
-    return buf.getvalue()
+    return encoded(photo(colour, size, seed))
 
 
 def verdict(at: AppTest) -> dict[str, str]:

@@ -6,13 +6,8 @@ import sys
 
 import pytest
 
-from conftest import REPO, make_dataset
+from conftest import cli, make_dataset
 from trashure.config import TrainConfig
-
-
-def cli(*args, cwd=REPO):
-    return subprocess.run([sys.executable, "-m", "trashure", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=600)
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,16 @@ import pytest
 
 from browser_kit import (MISSING, chromium, fake_camera_stream, new_page, settle, streamlit_server,
                          take_camera_photo)
-from conftest import REPO
 
-ARTIFACTS = REPO / "tests" / "artifacts"
+# Screenshots go to a temporary folder unless TRASHURE_ARTIFACTS names one (to refresh docs/screenshots).
+ARTIFACTS = Path(os.environ["TRASHURE_ARTIFACTS"]) if os.environ.get("TRASHURE_ARTIFACTS") else None
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory) -> Path:
+    folder = ARTIFACTS or tmp_path_factory.mktemp("artifacts")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 PAGES = {"": "Trashure", "dataset": "Dataset", "train": "Train", "results": "Results", "classify": "Classify",
          "export": "Export"}
 
@@ -48,8 +55,7 @@ def browser(tmp_path_factory, shared_data):
         yield browser
 
 
-def test_camera_photo_of_a_can_is_classified_as_can(server, browser):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+def test_camera_photo_of_a_can_is_classified_as_can(server, browser, artifacts):
     page = new_page(browser, server)
     page.goto(f"{server}/classify")
     settle(page)
@@ -58,7 +64,7 @@ def test_camera_photo_of_a_can_is_classified_as_can(server, browser):
     metric.wait_for(timeout=120_000)
     value = metric.locator('[data-testid="stMetricValue"]').inner_text()
     settle(page)
-    page.screenshot(path=str(ARTIFACTS / "classify.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "classify.png"), full_page=True)
     assert value.strip() == "can"
     assert page.locator('[data-testid="stException"]').count() == 0
 
@@ -76,7 +82,7 @@ def shown_verdict(page) -> tuple[str, str]:
     return what, metric.locator('[data-testid="stMetricValue"]').inner_text().strip()
 
 
-def test_an_upload_after_a_camera_photo_is_the_one_classified(server, browser, shared_data):
+def test_an_upload_after_a_camera_photo_is_the_one_classified(server, browser, shared_data, artifacts):
     from trashure.prediction import Classifier
 
     page = new_page(browser, server)
@@ -98,12 +104,12 @@ def test_an_upload_after_a_camera_photo_is_the_one_classified(server, browser, s
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(upload))
     page.get_by_text(f"Classifying your upload {upload.name}", exact=False).wait_for(timeout=60_000)
     what, label = shown_verdict(page)
-    page.screenshot(path=str(ARTIFACTS / "classify-upload-after-camera.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "classify-upload-after-camera.png"), full_page=True)
     assert label == classifier.predict(upload).label != camera_label
     assert page.locator('[data-testid="stException"]').count() == 0
 
 
-def test_a_sample_photo_is_classified_with_one_click(server, browser):
+def test_a_sample_photo_is_classified_with_one_click(server, browser, artifacts):
     page = new_page(browser, server)
     page.goto(f"{server}/classify")
     settle(page)
@@ -111,7 +117,7 @@ def test_a_sample_photo_is_classified_with_one_click(server, browser):
     page.get_by_role("button", name="Classify").first.click(timeout=60_000)
     page.get_by_text("Classifying sample photo", exact=False).wait_for(timeout=60_000)
     what, label = shown_verdict(page)
-    page.screenshot(path=str(ARTIFACTS / "classify-sample.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "classify-sample.png"), full_page=True)
     assert "can/" in what  # the first row of the gallery is the first class
     assert label in ("can", "glass_bottle", "other", "plastic_bottle")
     assert page.locator('[data-testid="stException"]').count() == 0
@@ -119,8 +125,7 @@ def test_a_sample_photo_is_classified_with_one_click(server, browser):
 
 @pytest.mark.parametrize("size", [(1400, 1000), (1024, 768)], ids=["1400x1000", "1024x768"])
 @pytest.mark.parametrize("path", list(PAGES))
-def test_every_page_renders_without_an_exception(server, browser, path, size):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+def test_every_page_renders_without_an_exception(server, browser, path, size, artifacts):
     page = new_page(browser, server, *size)
     page.goto(f"{server}/{path}")
     settle(page)
@@ -129,13 +134,13 @@ def test_every_page_renders_without_an_exception(server, browser, path, size):
     if path == "dataset":  # the real photos are all checked and counted
         page.locator('[data-testid="stMetric"]', has_text="Readable photos").wait_for(timeout=60_000)
         assert "1875" in page.locator('[data-testid="stMetric"]', has_text="Readable photos").inner_text()
-    page.screenshot(path=str(ARTIFACTS / f"page-{path or 'home'}-{size[0]}.png"), full_page=True)
+    page.screenshot(path=str(artifacts / f"page-{path or 'home'}-{size[0]}.png"), full_page=True)
     assert page.locator('[data-testid="stException"]').count() == 0
     # Nothing wider than the window: no sideways scrolling.
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
 
 
-def test_upload_above_the_limit_is_refused_with_a_message(server, browser, tmp_path):
+def test_upload_above_the_limit_is_refused_with_a_message(server, browser, tmp_path, artifacts):
     """.streamlit/config.toml caps uploads at 25 MB; the browser refuses a bigger photo with a message."""
     big = tmp_path / "huge_photo.jpg"
     big.write_bytes(b"\xff\xd8\xff\xe0" + os.urandom(26 * 1024 * 1024))
@@ -145,6 +150,6 @@ def test_upload_above_the_limit_is_refused_with_a_message(server, browser, tmp_p
     page.get_by_role("tab", name="Upload").click()
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(big))
     page.get_by_text("must be 25.0MB or smaller", exact=False).wait_for(timeout=30_000)
-    page.screenshot(path=str(ARTIFACTS / "upload-too-large.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "upload-too-large.png"), full_page=True)
     assert page.locator('[data-testid="stException"]').count() == 0
     assert page.locator('[data-testid="stMetric"]', has_text="Prediction").count() == 0

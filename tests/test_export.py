@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import cli
 from trashure.config import DEFAULT_MODEL_PATH, TrainConfig
 from trashure.export import FORMATS, ExportError, export_model
 from trashure.runtimes import load_runner, node_available, tfjs_predict
@@ -107,9 +104,8 @@ def test_int8_agrees_with_keras(exported, test_split, keras_probs):
 def test_web_backend_contract_end_to_end(tmp_path, test_split):
     """--input-scale 1, loaded with tf.loadGraphModel, photo decoded, 224x224 bilinear, /255, batch axis,
     4 probabilities in class order: exactly the web backend's steps, in the official runtime."""
-    result = subprocess.run([sys.executable, "-m", "trashure", "export", "--model", str(DEFAULT_MODEL_PATH),
-                             "--out", str(tmp_path), "--formats", "tfjs,keras", "--input-scale", "1"],
-                            capture_output=True, text=True, cwd=REPO, timeout=900)
+    result = cli("export", "--model", DEFAULT_MODEL_PATH, "--out", tmp_path, "--formats", "tfjs,keras",
+                 "--input-scale", "1", timeout=900)
     assert result.returncode == 0, result.stderr
     meta = json.loads((tmp_path / "tfjs" / "metadata.json").read_text())
     assert meta["input"]["range"] == [0, 1] and (tmp_path / "tfjs" / "labels.txt").read_text().split() == CLASSES
@@ -132,11 +128,6 @@ def test_web_backend_contract_end_to_end(tmp_path, test_split):
     web_accuracy = (web.argmax(1) == labels).mean()
     print(f"web path accuracy {web_accuracy:.2%} vs card {card_accuracy:.2%}")
     assert abs(web_accuracy - card_accuracy) <= 0.02
-
-
-def cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "trashure", *map(str, args)], capture_output=True, text=True,
-                          cwd=REPO, timeout=600, env={**os.environ, **(env or {})})
 
 
 def test_bad_export_requests(tmp_path):

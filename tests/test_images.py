@@ -4,15 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import photo
+from conftest import encoded, photo
 from trashure.errors import ImageLoadError
 from trashure.images import load_array, open_image, oriented_size, to_rgb
-
-
-def encode(image: Image.Image, fmt: str, **kw) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, fmt, **kw)
-    return buf.getvalue()
 
 
 @pytest.mark.parametrize("mode", ["1", "L", "P", "RGB", "RGBA", "LA", "CMYK", "I;16", "I", "F"])
@@ -31,7 +25,7 @@ def test_every_mode_becomes_224_rgb(mode):
 
 def test_16_bit_png_is_scaled_not_clipped():
     gray = np.full((10, 10), 30000, dtype=np.uint16)  # mid grey in 16 bits
-    data = encode(Image.fromarray(gray), "PNG")
+    data = encoded(Image.fromarray(gray), "PNG")
     array = load_array(data)
     assert abs(int(array[0, 0, 0]) - round(30000 / 257)) <= 1
 
@@ -52,7 +46,7 @@ def test_exif_orientation_is_applied(orientation):
     image.paste((255, 0, 0), (0, 0, 10, 10))
     exif = Image.Exif()
     exif[0x0112] = orientation
-    data = encode(image, "JPEG", exif=exif.tobytes(), quality=95)
+    data = encoded(image, "JPEG", exif=exif.tobytes(), quality=95)
     upright = to_rgb(open_image(data))
     expected = Image.open(io.BytesIO(data))
     from PIL import ImageOps
@@ -71,7 +65,7 @@ def test_unreadable_inputs_raise_our_error(tmp_path):
     text = tmp_path / "notes.jpg"
     text.write_text("this is not a photo")
     truncated = tmp_path / "cut.jpg"
-    truncated.write_bytes(encode(photo((1, 2, 3), (200, 150)), "JPEG")[:300])
+    truncated.write_bytes(encoded(photo((1, 2, 3), (200, 150)), "JPEG")[:300])
     cases = {empty: "empty", text: "not an image", truncated: "truncated",
              tmp_path / "missing.jpg": "no such file", tmp_path: "folder"}
     for path, words in cases.items():
@@ -89,6 +83,6 @@ def test_png_named_jpg_still_loads(tmp_path):
 
 def test_decompression_bomb_is_refused_without_decoding():
     # A PNG header that declares 20000x20000 pixels: Pillow's limit refuses it before allocating.
-    data = encode(Image.new("1", (20000, 20000)), "PNG")
+    data = encoded(Image.new("1", (20000, 20000)), "PNG")
     with pytest.raises(ImageLoadError, match="pixel limit|decompression bomb"):
         load_array(data)

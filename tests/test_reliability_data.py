@@ -5,30 +5,17 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REPO, photo
+from conftest import cli, encoded, photo
 from trashure.config import TrainConfig
 from trashure.data import decode_dataset, scan_dataset, split_dataset
 from trashure.errors import DatasetError
 from trashure.training import prepare_data
-
-
-def cli(*args):
-    return subprocess.run([sys.executable, "-m", "trashure", *map(str, args)], capture_output=True, text=True,
-                          cwd=REPO, timeout=300)
-
-
-def jpeg_bytes(image: Image.Image, **kw) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, "JPEG", **kw)
-    return buf.getvalue()
 
 
 def messy_folder(root: Path) -> dict[str, str]:
@@ -41,7 +28,7 @@ def messy_folder(root: Path) -> dict[str, str]:
     # Bad files in can/
     (can / "zero.jpg").write_bytes(b"")
     expected["can/zero.jpg"] = "empty (0 bytes)"
-    (can / "truncated.jpg").write_bytes(jpeg_bytes(photo((1, 2, 3), (300, 200)))[:400])
+    (can / "truncated.jpg").write_bytes(encoded(photo((1, 2, 3), (300, 200)))[:400])
     expected["can/truncated.jpg"] = "truncated"
     png = io.BytesIO()
     photo((9, 9, 9), (300, 200)).save(png, "PNG")
@@ -68,7 +55,7 @@ def messy_folder(root: Path) -> dict[str, str]:
     for orientation in range(1, 9):
         exif = Image.Exif()
         exif[0x0112] = orientation
-        (can / f"exif_{orientation}.jpg").write_bytes(jpeg_bytes(base, exif=exif.tobytes()))
+        (can / f"exif_{orientation}.jpg").write_bytes(encoded(base, exif=exif.tobytes()))
     photo((1, 1, 1), (1, 1)).save(can / "one_pixel.png")
     photo((1, 1, 1), (4000, 3)).save(can / "very_wide.png")
     (can / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")

@@ -1,21 +1,18 @@
 """Property test: whatever bytes arrive, the loader returns a 224x224 RGB array or raises ImageLoadError."""
 
-import io
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import photo
+from conftest import encoded, photo
 from trashure.errors import ImageLoadError
 from trashure.images import load_array
 
 
 def _encoded(fmt: str) -> bytes:
-    buf = io.BytesIO()
     image = photo((120, 30, 200), (48, 36))
-    (image.convert("P") if fmt == "GIF" else image).save(buf, fmt)
-    return buf.getvalue()
+    return encoded(image.convert("P") if fmt == "GIF" else image, fmt)
 
 
 SEEDS = [_encoded(f) for f in ("JPEG", "PNG", "BMP", "WEBP", "GIF", "TIFF")]

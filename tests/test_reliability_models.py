@@ -3,13 +3,11 @@ that still starts."""
 
 import json
 import shutil
-import subprocess
-import sys
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import REPO
+from conftest import REPO, cli
 from trashure.config import DEFAULT_MODEL_PATH
 from trashure.errors import ModelLoadError
 from trashure.prediction import Classifier
@@ -46,8 +44,7 @@ def test_cli_reports_and_exits_2(tmp_path):
 
     photo((1, 2, 3)).save(image)
     for path, words in bad_models(tmp_path).items():
-        result = subprocess.run([sys.executable, "-m", "trashure", "predict", "--model", str(path), str(image)],
-                                capture_output=True, text=True, cwd=REPO, timeout=300)
+        result = cli("predict", "--model", path, image, timeout=300)
         assert result.returncode == 2, (path, result.stderr)
         assert words in result.stderr and "Traceback" not in result.stderr
 

@@ -10,7 +10,7 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import REPO, make_dataset
+from conftest import REPO, cli, make_dataset
 from trashure.config import TrainConfig
 from trashure.errors import RunError
 from trashure.launcher import cancel_run, current_run, start_run
@@ -150,10 +150,7 @@ def test_time_left_comes_from_the_phase_while_features_are_computed_then_from_ep
 
 def test_a_run_with_unreadable_files_is_listed_as_such_and_the_others_still_show(tmp_path, monkeypatch):
     import json
-    import subprocess
-    import sys
 
-    from conftest import REPO
     from trashure.runs import create_run, list_runs
 
     runs_dir = tmp_path / "runs"
@@ -169,8 +166,7 @@ def test_a_run_with_unreadable_files_is_listed_as_such_and_the_others_still_show
     assert states == {good.id: "done", truncated.id: "unreadable", garbage.id: "unreadable"}
     assert "status.json" in truncated.status()["error"] and "config.json" in garbage.status()["error"]
     assert garbage.history() == []
-    result = subprocess.run([sys.executable, "-m", "trashure", "runs", "--runs-dir", str(runs_dir)],
-                            capture_output=True, text=True, cwd=REPO, timeout=120)
+    result = cli("runs", "--runs-dir", runs_dir, timeout=120)
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 3 and sum("unreadable" in line for line in lines) == 2

@@ -9,15 +9,9 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from conftest import REPO, photo
+from conftest import REPO, encoded, photo
 
 APP = str(REPO / "app.py")
-
-
-def encoded(image: Image.Image, fmt: str, **kw) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, fmt, **kw)
-    return buf.getvalue()
 
 
 def classify(tmp_path, monkeypatch, name: str, data: bytes, mime: str) -> AppTest:

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, photo
+from conftest import REPO, cli, photo
 from trashure.config import DEFAULT_MODEL_PATH
 from trashure.errors import ModelLoadError, RunError
 from trashure.modelfile import sealed_facts
@@ -114,8 +112,7 @@ def test_the_cli_refuses_foreign_models_without_a_traceback(foreign, tmp_path, c
     photo((1, 2, 3)).save(image)
     args = [str(image)] if command == "predict" else ["--data", str(tmp_path)]
     for name, words in {"vector": "not square RGB photos", "small": "--classes"}.items():
-        result = subprocess.run([sys.executable, "-m", "trashure", command, "--model", str(foreign[name]), *args],
-                                capture_output=True, text=True, cwd=REPO, timeout=300)
+        result = cli(command, "--model", foreign[name], *args, timeout=300)
         assert result.returncode == 2, result.stderr
         assert words in result.stderr and "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
@@ -210,14 +207,14 @@ def test_a_promotion_killed_part_way_leaves_the_old_release_whole(models_dir, tm
 
 def test_cli_promote_refuses_a_failed_run_and_undo_works(models_dir, tmp_path):
     run = fake_run(tmp_path / "runs", "broken", "failed", "broken")
-    base = [sys.executable, "-m", "trashure", "promote", "--runs-dir", str(tmp_path / "runs"),
+    base = ["promote", "--runs-dir", str(tmp_path / "runs"),
             "--models-dir", str(models_dir)]
-    refused = subprocess.run(base + [run.id], capture_output=True, text=True, cwd=REPO, timeout=300)
+    refused = cli(*base, run.id)
     assert refused.returncode == 2 and "is failed, not done" in refused.stderr and "Traceback" not in refused.stderr
-    forced = subprocess.run(base + [run.id, "--force"], capture_output=True, text=True, cwd=REPO, timeout=300)
+    forced = cli(*base, run.id, "--force")
     assert forced.returncode == 0 and "warning" in forced.stdout + forced.stderr
     assert shipped_note(models_dir) == "broken"
-    undone = subprocess.run(base + ["--undo"], capture_output=True, text=True, cwd=REPO, timeout=300)
+    undone = cli(*base, "--undo")
     assert undone.returncode == 0 and shipped_note(models_dir) == "first"
 
 
@@ -225,8 +222,6 @@ def test_promote_to_a_place_that_cannot_be_written_says_so_in_one_line(tmp_path)
     run = fake_run(tmp_path / "runs", "ok", "done", "ok")
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    result = subprocess.run([sys.executable, "-m", "trashure", "promote", run.id, "--runs-dir", str(tmp_path / "runs"),
-                             "--models-dir", str(blocker / "models")], capture_output=True, text=True, cwd=REPO,
-                            timeout=300)
+    result = cli("promote", run.id, "--runs-dir", tmp_path / "runs", "--models-dir", blocker / "models", timeout=300)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert "cannot write the release" in result.stderr and len(result.stderr.strip().splitlines()) == 1
