@@ -71,18 +71,18 @@ def test_predict_json_lines(trained):
 
 def test_bad_arguments_and_folders_exit_non_zero(trained, tmp_path):
     data, run = trained
-    cases = [
-        (cli("inspect", tmp_path / "missing"), "does not exist"),
-        (cli("train", "--data", tmp_path / "missing", "--runs-dir", tmp_path / "runs"), "does not exist"),
-        (cli("train", "--data", data, "--epochs", "0", "--runs-dir", tmp_path / "runs"), "epochs must be"),
-        (cli("train", "--data", data, "--mode", "slow"), "invalid choice"),
-        (cli("evaluate", "--data", data, "--model", tmp_path / "none.keras"), "does not exist"),
-        (cli("predict", "--model", run.model_path, tmp_path / "nope.jpg"), "no such file"),
-        (cli("train"), "required"),
+    cases = [  # (result, exit code: 2 for our refusals and argparse's usage errors, 1 for a photo that failed)
+        (cli("inspect", tmp_path / "missing"), 2, "does not exist"),
+        (cli("train", "--data", tmp_path / "missing", "--runs-dir", tmp_path / "runs"), 2, "does not exist"),
+        (cli("train", "--data", data, "--epochs", "0", "--runs-dir", tmp_path / "runs"), 2, "epochs must be"),
+        (cli("train", "--data", data, "--mode", "slow"), 2, "invalid choice"),
+        (cli("evaluate", "--data", data, "--model", tmp_path / "none.keras"), 2, "does not exist"),
+        (cli("predict", "--model", run.model_path, tmp_path / "nope.jpg"), 1, "no such file"),
+        (cli("train"), 2, "required"),
     ]
-    for result, words in cases:
-        assert result.returncode != 0
-        assert words in result.stderr, result.stderr
+    for result, code, words in cases:
+        assert result.returncode == code, (words, result.returncode, result.stderr)
+        assert words in result.stderr and "Traceback" not in result.stderr, result.stderr
     empty = make_dataset(tmp_path / "one", per_class=0, classes=("a", "b"))
     result = cli("train", "--data", empty, "--runs-dir", tmp_path / "runs")
     assert result.returncode == 2 and "no photos" in result.stderr

@@ -48,7 +48,9 @@ def test_base_has_the_committed_imagenet_weights(model):
 
     committed = load_base(BASE_WEIGHTS_PATH)
     base = model.get_layer("mobilenetv2_1.00_224")
-    for a, b in zip(base.weights[:5], committed.weights[:5]):
+    assert len(base.weights) == len(committed.weights) == 260
+    for a, b in zip(base.weights, committed.weights):  # every array, BatchNorm statistics included
+        assert a.path == b.path
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     # ImageNet BN statistics are far from the fresh-initialisation values (mean 0, variance 1).
     moving_var = np.asarray(base.get_layer("bn_Conv1").moving_variance)
@@ -60,12 +62,43 @@ def test_augmentation_acts_only_in_training():
     x = np.random.default_rng(1).integers(0, 256, (4, 32, 32, 3)).astype(np.float32)
     np.testing.assert_array_equal(np.asarray(aug(x, training=False)), x)
     assert not np.allclose(np.asarray(aug(x, training=True)), x)
-    assert [type(layer).__name__ for layer in aug.layers] == ["RandomFlip", "RandomRotation", "RandomBrightness"]
+
+
+def test_augmentation_is_the_recipes_flip_rotation_and_brightness():
+    """Horizontal flips only, rotations within ±20°, brightness within ±20% of the 0-255 range."""
+    from keras import layers
+
+    flip, rotation, brightness = build_augmenter(TrainConfig(seed=1)).layers
+    assert isinstance(flip, layers.RandomFlip) and flip.mode == "horizontal"
+    assert isinstance(rotation, layers.RandomRotation) and rotation.factor == (-20 / 360, 20 / 360)
+    assert isinstance(brightness, layers.RandomBrightness) and brightness.factor == (-0.2, 0.2)
+    assert tuple(brightness.value_range) == (0.0, 255.0)
+    # Behaviour, not only settings: a flip never turns a photo upside down, and brightness shifts a
+    # grey photo by at most 20% of 255.
+    stripe = np.zeros((1, 16, 16, 3), np.float32)
+    stripe[:, :4] = 255.0  # a bright top band
+    for seed in range(20):
+        out = np.asarray(layers.RandomFlip("horizontal", seed=seed)(stripe, training=True))
+        assert out[0, :4].mean() == 255.0 and out[0, 4:].mean() == 0.0
+    grey = np.full((64, 8, 8, 3), 128.0, np.float32)
+    shifted = np.asarray(brightness(grey, training=True))
+    assert np.abs(shifted - 128.0).max() <= 0.2 * 255 + 1e-3 and np.abs(shifted - 128.0).max() > 10
 
 
 def test_head_alone_matches_the_full_model_head():
-    head = build_head(3, 16)
-    assert head.input_shape == (None, 1280) and head.output_shape == (None, 3)
+    """The head trained on cached features, copied into the full model, gives the full model's output."""
+    from trashure.model import copy_head_weights
+
+    model = build_model(CLASSES)
+    head = build_head(len(CLASSES))
+    assert head.input_shape == (None, 1280) and head.output_shape == (None, 4)
+    rng = np.random.default_rng(3)
+    for layer in head.layers[1:]:  # weights unlike the model's fresh ones
+        layer.set_weights([rng.normal(0, 0.05, w.shape).astype(np.float32) for w in layer.get_weights()])
+    copy_head_weights(head, model)
+    pixels = rng.integers(0, 256, (2, 224, 224, 3)).astype(np.float32)
+    features = np.asarray(build_feature_extractor(model)(pixels))
+    np.testing.assert_allclose(np.asarray(head(features)), np.asarray(model(pixels)), atol=1e-5)
 
 
 @pytest.mark.parametrize("blocks", [1, 2, 4])
