@@ -191,3 +191,14 @@ def test_the_installed_command_works_outside_the_repository(tmp_path):
         result = subprocess.run([*argv, "runs", "--runs-dir", str(tmp_path / "none")], capture_output=True,
                                 text=True, cwd=tmp_path, timeout=120)
         assert result.returncode == 0 and "no runs in" in result.stdout, result.stderr
+
+
+def test_runs_and_export_of_a_run_exit_0(trained, tmp_path):
+    data, run = trained
+    listed = cli("runs", "--runs-dir", run.dir.parent)
+    assert listed.returncode == 0 and run.id in listed.stdout and "done" in listed.stdout
+    exported = cli("export", "--run", run.id, "--runs-dir", run.dir.parent, "--out", tmp_path / "out",
+                   "--formats", "keras,tflite")
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    assert (tmp_path / "out" / "tflite" / "model.tflite").is_file()
+    assert json.loads((tmp_path / "out" / "keras" / "metadata.json").read_text())["source"]["run_id"] == run.id

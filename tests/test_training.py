@@ -92,3 +92,64 @@ def test_prepare_data_splits_images_and_labels_together(tiny_dataset):
     red = data.images["train"][data.labels["train"] == 0][..., 0].mean()
     blue = data.images["train"][data.labels["train"] == 3][..., 0].mean()
     assert red > blue
+
+
+class _Captured(Exception):
+    pass
+
+
+def test_exact_mode_trains_with_the_notebooks_hyperparameters(tiny_dataset, monkeypatch):
+    """Adam(1e-4), categorical cross-entropy, accuracy; at most 20 epochs; EarlyStopping on val_loss with
+    patience 3 and the best weights restored; the checkpoint on val_accuracy; every base layer frozen;
+    batches of 32 photos, each through flip/rotation/brightness."""
+    import keras
+
+    from trashure.training.run import fit
+
+    seen = {}
+
+    def capture(self, x=None, validation_data=None, epochs=None, callbacks=(), **kwargs):
+        seen.update(model=self, x=x, epochs=epochs, callbacks=list(callbacks))
+        raise _Captured
+
+    monkeypatch.setattr(keras.Model, "fit", capture)
+    config = TrainConfig.for_mode("exact")
+    data = prepare_data(tiny_dataset, config)
+    with pytest.raises(_Captured):
+        fit(data, config, echo=lambda _m: None)
+    trainer = seen["model"]
+    assert isinstance(trainer.optimizer, keras.optimizers.Adam)
+    assert float(trainer.optimizer.learning_rate) == pytest.approx(1e-4)
+    assert trainer.loss == "categorical_crossentropy"
+    assert seen["epochs"] == 20
+    stopper = next(c for c in seen["callbacks"] if isinstance(c, keras.callbacks.EarlyStopping))
+    assert (stopper.monitor, stopper.patience, stopper.restore_best_weights) == ("val_loss", 3, True)
+    assert any(type(c).__name__ == "ValAccuracyCheckpoint" for c in seen["callbacks"])
+    base = trainer.get_layer("trashure_mobilenetv2").get_layer("mobilenetv2_1.00_224")
+    assert not any(layer.trainable_weights for layer in base.layers)
+    assert [type(layer).__name__ for layer in trainer.get_layer("augmentation").layers] == [
+        "RandomFlip", "RandomRotation", "RandomBrightness"]
+    images, _labels = seen["x"][0]
+    assert images.shape[0] == 32  # the recipe's batch size
+
+
+def test_a_fast_run_is_deterministic(tmp_path, shared_data):
+    """Same seed twice on a small real subset: identical history, metrics and weights."""
+    import shutil
+
+    from trashure.prediction import load_keras_model
+
+    small = tmp_path / "small"
+    for name in ("can", "glass_bottle", "other", "plastic_bottle"):
+        (small / name).mkdir(parents=True)
+        for photo_path in sorted((shared_data / name).glob("*.jpg"))[:12]:
+            shutil.copy(photo_path, small / name / photo_path.name)
+    config = TrainConfig(epochs=2, augmented_views=1, fine_tune_blocks=1, fine_tune_epochs=1, seed=7)
+    runs = [train(small, config, runs_dir=tmp_path / f"runs{i}", echo=None) for i in range(2)]
+    histories = [[{k: v for k, v in h.items() if k != "seconds"} for h in r.history()] for r in runs]
+    assert histories[0] == histories[1] and len(histories[0]) == 3
+    metrics = [r.metrics() for r in runs]
+    for key in ("accuracy", "loss", "confusion_matrix", "per_class"):
+        assert metrics[0][key] == metrics[1][key]
+    weights = [load_keras_model(r.model_path).get_weights() for r in runs]
+    assert all(np.array_equal(a, b) for a, b in zip(*weights))
