@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: app app-https test bench venv tfjs clean
+.PHONY: app app-https test test-quick bench venv tfjs clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found; run: make PYTHON=python3 ..."; exit 1; }
@@ -29,6 +29,10 @@ tfjs:
 
 test: $(VENV)/.installed tfjs
 	$(PY) -m pytest
+
+# About a minute: leaves out what trains, exports every format or drives a browser (marked slow).
+test-quick: $(VENV)/.installed
+	$(PY) -m pytest -m "not slow"
 
 bench: $(VENV)/.installed
 	$(PY) bench/train_speed.py

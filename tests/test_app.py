@@ -174,6 +174,7 @@ def test_results_page_shows_the_shipped_model(studio):
     assert "(shipped · " in texts(at) and "is the active model" in texts(at)
 
 
+@pytest.mark.slow
 def test_start_on_train_page_runs_a_real_training_and_it_shows_on_results(studio, monkeypatch):
     data = make_dataset(studio / "data", per_class=10)
     monkeypatch.setenv("TRASHURE_DATA", str(data))
@@ -215,6 +216,7 @@ def test_start_on_train_page_runs_a_real_training_and_it_shows_on_results(studio
     assert settings.active_model_path() == DEFAULT_MODEL_PATH
 
 
+@pytest.mark.slow
 def test_light_pages_do_not_import_tensorflow(studio):
     """Home, Dataset, Train and Results must stay fast: no TensorFlow import (a fresh interpreter)."""
     import subprocess
@@ -233,6 +235,7 @@ def test_light_pages_do_not_import_tensorflow(studio):
     assert result.stdout.strip().splitlines()[-1] == "False False"
 
 
+@pytest.mark.slow
 def test_export_page_exports_and_offers_downloads(studio, monkeypatch):
     data = make_dataset(studio / "data", per_class=10)
     monkeypatch.setenv("TRASHURE_DATA", str(data))

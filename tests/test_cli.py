@@ -20,6 +20,7 @@ def trained(tmp_path_factory):
     return data, run
 
 
+@pytest.mark.slow
 def test_inspect_json(trained):
     data, _ = trained
     (data / "can" / "bad.jpg").write_text("not a photo")
@@ -34,12 +35,14 @@ def test_inspect_json(trained):
     assert report["split"]["test"] == {"can": 1, "glass_bottle": 1, "other": 1, "plastic_bottle": 1}
 
 
+@pytest.mark.slow
 def test_inspect_text_report(trained):
     result = cli("inspect", trained[0])
     assert result.returncode == 0
     assert "40 readable photos in 4 classes" in result.stdout and "64x48 (40)" in result.stdout
 
 
+@pytest.mark.slow
 def test_evaluate_json_matches_the_run(trained):
     data, run = trained
     result = cli("evaluate", "--data", data, "--model", run.model_path, "--split", "test", "--json")
@@ -56,6 +59,7 @@ def test_evaluate_json_matches_the_run(trained):
     assert all_split["n_images"] == 40
 
 
+@pytest.mark.slow
 def test_predict_json_lines(trained):
     data, run = trained
     images = [data / "can" / "can_000.jpg", data / "other" / "other_001.jpg"]
@@ -69,6 +73,7 @@ def test_predict_json_lines(trained):
         assert line["label"] == max(line["probabilities"], key=line["probabilities"].get)
 
 
+@pytest.mark.slow
 def test_bad_arguments_and_folders_exit_non_zero(trained, tmp_path):
     data, run = trained
     cases = [  # (result, exit code: 2 for our refusals and argparse's usage errors, 1 for a photo that failed)
@@ -88,12 +93,14 @@ def test_bad_arguments_and_folders_exit_non_zero(trained, tmp_path):
     assert result.returncode == 2 and "no photos" in result.stderr
 
 
+@pytest.mark.slow
 def test_weights_check_passes():
     result = cli("weights", "--check")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("OK")
 
 
+@pytest.mark.slow
 def test_train_on_two_folders_reports_each_source(tmp_path):
     a = make_dataset(tmp_path / "alpha", per_class=10)
     b = make_dataset(tmp_path / "beta", per_class=10, classes=("can", "other"))
@@ -193,6 +200,7 @@ def test_the_installed_command_works_outside_the_repository(tmp_path):
         assert result.returncode == 0 and "no runs in" in result.stdout, result.stderr
 
 
+@pytest.mark.slow
 def test_runs_and_export_of_a_run_exit_0(trained, tmp_path):
     data, run = trained
     listed = cli("runs", "--runs-dir", run.dir.parent)

@@ -27,7 +27,7 @@ def artifacts(tmp_path_factory) -> Path:
 PAGES = {"": "Trashure", "dataset": "Dataset", "train": "Train", "results": "Results", "classify": "Classify",
          "export": "Export"}
 
-pytestmark = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.skipif(MISSING is not None, reason=MISSING or "")]
 
 
 def can_photo(shared: Path) -> Path:

@@ -16,6 +16,8 @@ CLASSES = ["can", "glass_bottle", "other", "plastic_bottle"]
 needs_node = pytest.mark.skipif(not node_available(),
                                 reason="needs Node.js and tools/tfjs/node_modules (bash tools/tfjs/setup.sh)")
 
+pytestmark = [pytest.mark.slow]
+
 
 def split_records(data_dirs):
     from trashure.data import scan_sources, split_dataset

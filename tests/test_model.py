@@ -101,6 +101,7 @@ def test_head_alone_matches_the_full_model_head():
     np.testing.assert_allclose(np.asarray(head(features)), np.asarray(model(pixels)), atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("blocks", [1, 2, 4])
 def test_cut_composition_equals_the_full_model(blocks):
     """Fast fine-tuning trains on activations at the cut: bottom then top must be the whole model."""
@@ -116,6 +117,7 @@ def test_cut_composition_equals_the_full_model(blocks):
     assert bottom.output_shape[1:] == top.input_shape[1:]
 
 
+@pytest.mark.slow
 def test_fine_tuning_changes_the_unfrozen_weights_only():
     """Stage 2 trains the convolutions of the top blocks and the head; everything below the cut, and every
     BatchNorm statistic (inference mode), stays bit for bit."""

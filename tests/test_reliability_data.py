@@ -144,6 +144,7 @@ def test_training_refuses_only_when_the_data_cannot_support_it(tmp_path):
     ("missing", "does not exist"), ("file", "is a file, not a folder"), ("empty", "no class sub-folders"),
     ("one_class", "only one class"), ("no_usable", "none of the photos"), ("too_few", "b has 2"),
 ])
+@pytest.mark.slow
 def test_folders_that_cannot_train(tmp_path, case, words):
     root = tmp_path / case
     if case == "file":

@@ -37,6 +37,7 @@ def no_partial_files(run) -> bool:
     return not [p for p in run.dir.iterdir() if "partial" in p.name or p.name.endswith(".tmp")]
 
 
+@pytest.mark.slow
 def test_exception_mid_run_is_recorded_as_failed(data, tmp_path, monkeypatch):
     import keras
 
@@ -57,6 +58,7 @@ def test_exception_mid_run_is_recorded_as_failed(data, tmp_path, monkeypatch):
     assert not run.model_path.exists() and no_partial_files(run)
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_leaves_a_consistent_run(data, tmp_path):
     runs_dir = tmp_path / "runs"
     run = start_run(TrainConfig(mode="exact", epochs=50, batch_size=4), data, runs_dir)
@@ -78,6 +80,7 @@ def test_sigkill_mid_epoch_leaves_a_consistent_run(data, tmp_path):
     assert nxt.state == "done", nxt.log_path().read_text()[-2000:]
 
 
+@pytest.mark.slow
 def test_cancel_stops_a_running_run(data, tmp_path):
     run = start_run(TrainConfig(mode="exact", epochs=50, batch_size=4), data, tmp_path / "runs")
     wait_for(lambda: (run.raw_status().get("epoch") or 0) >= 1, what="the first epoch")
@@ -88,6 +91,7 @@ def test_cancel_stops_a_running_run(data, tmp_path):
     assert current_run(tmp_path / "runs") is None
 
 
+@pytest.mark.slow
 def test_two_starts_at_once_start_one_run(data, tmp_path):
     runs_dir = tmp_path / "runs"
     results, barrier = [], threading.Barrier(2)
@@ -112,6 +116,7 @@ def test_two_starts_at_once_start_one_run(data, tmp_path):
     assert started[0].state == "done"
 
 
+@pytest.mark.slow
 def test_restarted_dashboard_finds_the_running_run(data, tmp_path, monkeypatch):
     runs_dir = tmp_path / "runs"
     monkeypatch.setenv("TRASHURE_RUNS", str(runs_dir))
@@ -198,6 +203,7 @@ def test_a_queued_run_that_never_started_or_whose_process_died_does_not_block_th
     assert current_run(runs_dir).id == fresh.id
 
 
+@pytest.mark.slow
 def test_a_run_survives_the_process_that_started_it(data, tmp_path):
     """The dashboard may restart: a run launched by a process that then exits still reaches done."""
     import subprocess

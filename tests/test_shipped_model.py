@@ -20,6 +20,7 @@ def test_card_describes_the_model():
     assert len(CARD["history"]) == CARD["training"]["epochs_run"]
 
 
+@pytest.mark.slow
 def test_evaluate_on_the_test_split_agrees_with_the_card(shipped_data):
     from trashure.evaluation import evaluate_folder
 

@@ -12,6 +12,8 @@ from trashure.training import prepare_data, train
 RUN_FILES = {"config.json", "status.json", "history.csv", "metrics.json", "model_card.json",
              "predictions.csv", "mobilenetv2_trashure.keras", "mobilenetv2_trashure.tflite"}
 
+pytestmark = [pytest.mark.slow]
+
 
 @pytest.mark.parametrize("mode", ["fast", "exact"])
 def test_short_real_training_run(tiny_dataset, tmp_path, mode):

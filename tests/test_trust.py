@@ -80,6 +80,7 @@ def test_a_card_of_another_model_is_refused(tmp_path):
         Classifier(model)
 
 
+@pytest.mark.slow
 def test_a_twin_of_another_model_is_never_run(tmp_path):
     """A .tflite beside the model that is not the file the card records (a half-done copy) is ignored:
     the model itself is converted and used."""
@@ -106,6 +107,7 @@ def test_foreign_models_are_refused_in_one_line(foreign):
         Classifier(foreign["small"], backend="keras", classes=["a", "b", "c"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["predict", "evaluate"])
 def test_the_cli_refuses_foreign_models_without_a_traceback(foreign, tmp_path, command):
     image = tmp_path / "x.png"
@@ -205,6 +207,7 @@ def test_a_promotion_killed_part_way_leaves_the_old_release_whole(models_dir, tm
     assert not [p for p in (models_dir / "releases").iterdir() if p.name.startswith(".")]
 
 
+@pytest.mark.slow
 def test_cli_promote_refuses_a_failed_run_and_undo_works(models_dir, tmp_path):
     run = fake_run(tmp_path / "runs", "broken", "failed", "broken")
     base = ["promote", "--runs-dir", str(tmp_path / "runs"),
@@ -218,6 +221,7 @@ def test_cli_promote_refuses_a_failed_run_and_undo_works(models_dir, tmp_path):
     assert undone.returncode == 0 and shipped_note(models_dir) == "first"
 
 
+@pytest.mark.slow
 def test_promote_to_a_place_that_cannot_be_written_says_so_in_one_line(tmp_path):
     run = fake_run(tmp_path / "runs", "ok", "done", "ok")
     blocker = tmp_path / "a-file"
