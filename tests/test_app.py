@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -217,20 +219,60 @@ def test_start_on_train_page_runs_a_real_training_and_it_shows_on_results(studio
 
 
 @pytest.mark.slow
-def test_light_pages_do_not_import_tensorflow(studio):
-    """Home, Dataset, Train and Results must stay fast: no TensorFlow import (a fresh interpreter)."""
+def populated_studio(runs_dir: Path, data_dirs: list[Path]) -> tuple[str, str]:
+    """A done run (the shipped model's files, predictions with mistakes) and a running run (this process)."""
+    import json
+    import shutil
+
+    from trashure.runs import create_run
+
+    card = json.loads(DEFAULT_MODEL_PATH.with_suffix(".json").read_text())
+    done = create_run({"mode": "fast", "epochs": 20}, data_dirs, runs_dir, run_id="20260101-000000-fast-done")
+    shutil.copy(DEFAULT_MODEL_PATH, done.model_path)
+    shutil.copy(DEFAULT_MODEL_PATH.with_name("mobilenetv2_trashure.predictions.csv"), done.dir / "predictions.csv")
+    (done.dir / "model_card.json").write_text(json.dumps(card))
+    m = card["metrics"]
+    (done.dir / "metrics.json").write_text(json.dumps({
+        "accuracy": m["test_accuracy"], "loss": m["test_loss"], "n_images": m["test_images"],
+        "confusion_matrix": m["confusion_matrix"], "classes": card["classes"], "per_class": m["per_class"],
+        "per_source": m["per_source"], "epochs_run": 20, "timings": {"total_s": 300}}))
+    history = card["history"]
+    (done.dir / "history.csv").write_text(",".join(history[0]) + "\n" + "".join(
+        ",".join(str(h[k]) for k in history[0]) + "\n" for h in history))
+    done.update_status(state="done")
+    running = create_run({"mode": "fast", "epochs": 20}, data_dirs, runs_dir, run_id="20260102-000000-fast-live")
+    running.update_status(state="running", pid=os.getpid(), phase="features", phase_progress=0.4,
+                          started_at_unix=1.0, phase_started_unix=1.0)
+    return done.id, running.id
+
+
+@pytest.mark.slow
+def test_light_pages_do_not_import_tensorflow(studio, shipped_data):
+    """Home, Dataset, Train and Results stay fast, populated: the real photos, a done run with its mistakes
+    gallery, a running run; select, toggle, reshuffle. No TensorFlow import (a fresh interpreter)."""
     import subprocess
     import sys
 
+    done, running = populated_studio(studio / "runs", shipped_data)
     script = (
         "import sys\n"
         "from streamlit.testing.v1 import AppTest\n"
         f"at = AppTest.from_file({APP!r}, default_timeout=120).run()\n"
-        "for page in ('pages/dataset.py', 'pages/train.py', 'pages/results.py'):\n"
-        "    at.switch_page(page).run()\n"
-        "    assert not at.exception, at.exception\n"
+        "at.switch_page('pages/dataset.py').run()\n"
+        "assert at.get('image'), 'the sample grid'\n"
+        "next(b for b in at.button if 'Reshuffle' in b.label).click().run()\n"
+        "at.switch_page('pages/train.py').run()\n"
+        "assert any('live' in m.value for m in at.markdown), 'the running run'\n"
+        "at.switch_page('pages/results.py').run()\n"
+        f"at.selectbox[0].select_index(at.selectbox[0].options.index({done!r})).run()\n"
+        "at.toggle[0].set_value(True).run()\n"
+        "assert any('Misclassified' in s.value for s in at.subheader), 'the mistakes gallery'\n"
+        f"at.selectbox[0].select_index([i for i, o in enumerate(at.selectbox[0].options) if {running!r} in o][0]).run()\n"
+        "assert not at.exception, at.exception\n"
         "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n")
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=REPO)
+    env = {**os.environ, "TRASHURE_DATA": os.pathsep.join(map(str, shipped_data))}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=REPO,
+                            env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "False False"
 
