@@ -200,7 +200,8 @@ def source_name(root: Path) -> str:
     return Path(root).expanduser().resolve().name or str(root)
 
 
-def scan_sources(data: str | Path | Sequence[str | Path], classes: Sequence[str] | None = None) -> Dataset:
+def scan_sources(data: str | Path | Sequence[str | Path], classes: Sequence[str] | None = None,
+                 allow_missing: bool = False) -> Dataset:
     """Several data folders merged by class name; each folder is a source of its own.
 
     A folder may lack some classes (a folder of cans only merges cleanly). Without `classes`, the class
@@ -215,7 +216,7 @@ def scan_sources(data: str | Path | Sequence[str | Path], classes: Sequence[str]
     if twice:
         raise DatasetError(f"two data folders have the same name ({', '.join(twice)}); each folder is a source "
                            "and is named by its folder: rename one of them.")
-    if len(roots) == 1:
+    if len(roots) == 1 and not (allow_missing and classes is not None):
         dataset = scan_dataset(roots[0], classes)
         dataset.records = [dataclasses.replace(r, source=names[0]) for r in dataset.records]
         dataset.roots = {names[0]: dataset.root}
@@ -226,7 +227,7 @@ def scan_sources(data: str | Path | Sequence[str | Path], classes: Sequence[str]
         classes = sorted({c for cs in found.values() for c in cs})
     classes = tuple(classes)
     missing = [c for c in classes if not any(c in cs for cs in found.values())]
-    if missing:
+    if missing and not allow_missing:
         raise DatasetError(f"no data folder has a sub-folder for class(es) {', '.join(missing)}; "
                            f"expected: {', '.join(classes)}.")
     merged = Dataset(roots[0], classes, [], roots=dict(zip(names, roots)))

@@ -88,7 +88,7 @@ def evaluate_folder(model_path, data_dirs, split: str = "test", classes: Sequenc
     dirs = data_dirs_list(data_dirs)
     model, card, classes = load_model_and_card(model_path, classes)
     config = TrainConfig.from_dict(card.get("training", {}))
-    dataset = scan_sources(dirs, classes)
+    dataset = scan_sources(dirs, classes, allow_missing=True)  # a folder of cans alone is a fair test set
     images = decode_dataset(dataset, int(model.input_shape[1]))
     records = dataset.records
     if split != "all":
