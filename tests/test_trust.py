@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, cli, photo
+from conftest import REPO, cli, make_dataset, photo
 from trashure.config import DEFAULT_MODEL_PATH
 from trashure.errors import ModelLoadError, RunError
 from trashure.modelfile import sealed_facts
@@ -112,7 +112,7 @@ def test_foreign_models_are_refused_in_one_line(foreign):
 def test_the_cli_refuses_foreign_models_without_a_traceback(foreign, tmp_path, command):
     image = tmp_path / "x.png"
     photo((1, 2, 3)).save(image)
-    args = [str(image)] if command == "predict" else ["--data", str(tmp_path)]
+    args = [str(image)] if command == "predict" else ["--data", str(make_dataset(tmp_path / "data", per_class=3))]
     for name, words in {"vector": "not square RGB photos", "small": "--classes"}.items():
         result = cli(command, "--model", foreign[name], *args, timeout=300)
         assert result.returncode == 2, result.stderr
