@@ -7,8 +7,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages.common import (active_classifier, file_signature, folder_signature, load_classifier, thumbnail,
-                          use_app_navigation)
+from pages.common import (active_classifier, file_signature, folder_signature, heat_map, load_classifier,
+                          thumbnail, use_app_navigation)
 from trashure import charts, settings
 from trashure.config import IMAGE_EXTENSIONS
 from trashure.errors import TrashureError
@@ -139,7 +139,14 @@ with verdict_col:
             st.error(f"This file cannot be classified: {result['error'].replace('uploaded bytes', name)}")
         else:
             verdict_ui(result, threshold)
-            if kind != "camera":  # the camera widget already shows its photo
+            why = st.toggle("Why? Show where the model looked", key="classify_why",
+                            help="A Grad-CAM heat map: the parts of the photo that raised the predicted class "
+                                 "(computed only when this is on).")
+            if why:
+                with st.spinner("Computing the heat map…"):
+                    st.image(heat_map(str(model_path), file_signature(model_path), data), width=360,
+                             caption=f"Where the evidence for {result['label']} is (yellow: most)")
+            elif kind != "camera":  # the camera widget already shows its photo
                 from trashure.images import open_image, to_rgb
 
                 image = to_rgb(open_image(data))

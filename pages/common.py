@@ -73,6 +73,19 @@ def load_classifier(path: str, signature: float):
     return Classifier(path).warm_up()
 
 
+@st.cache_resource(show_spinner="Loading TensorFlow for the heat maps…", max_entries=2)
+def load_explainer(path: str, signature: float):
+    from trashure.explain import Explainer
+
+    return Explainer(path)
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def heat_map(model_path: str, signature: float, source: str | bytes):
+    """The Grad-CAM overlay of a photo (a path or bytes) under a model, computed once."""
+    return load_explainer(model_path, signature).explain(source).overlay
+
+
 def active_classifier():
     path = settings.active_model_path()
     return load_classifier(str(path), file_signature(path))

@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages.common import thumbnail, use_app_navigation
+from pages.common import file_signature, heat_map, thumbnail, use_app_navigation
 from trashure import access, charts, settings
 from trashure.catalog import ModelEntry, comparison_rows, display_name, model_entries
 from trashure.config import DEFAULT_MODEL_PATH
@@ -77,7 +77,7 @@ def source_dirs(dirs: list[Path]) -> dict[str, Path]:
     return out
 
 
-def mistakes_ui(rows, dirs: dict[str, Path]) -> None:
+def mistakes_ui(rows, dirs: dict[str, Path], model_path: Path) -> None:
     wrong = [r for r in rows if r.get("correct") == "0"]
     st.subheader(f"Misclassified test photos ({len(wrong)})")
     if not wrong:
@@ -86,11 +86,15 @@ def mistakes_ui(rows, dirs: dict[str, Path]) -> None:
     if not any(d.is_dir() for d in dirs.values()):
         st.dataframe(pd.DataFrame(wrong)[["file", "true", "predicted", "confidence"]], hide_index=True)
         return
+    why = model_path.is_file() and st.toggle(
+        "Why? Heat maps of where the model looked", key=f"why-{model_path}",
+        help="Grad-CAM over each photo: the parts that raised the wrong class. Loads TensorFlow.")
     cols = st.columns(6)
     for i, r in enumerate(sorted(wrong, key=lambda r: -float(r["confidence"]))):
         folder = dirs.get(r.get("source", ""), dirs.get(""))
+        path = str(folder / r["file"])
         try:
-            image, _ = thumbnail(str(folder / r["file"]))
+            image = heat_map(str(model_path), file_signature(model_path), path) if why else thumbnail(path)[0]
         except TrashureError:
             cols[i % 6].caption(f"{r['file']} (not readable now)")
             continue
@@ -151,7 +155,7 @@ def model_ui(entry: ModelEntry) -> None:
     if metrics:
         confusion_ui(metrics["confusion_matrix"], metrics["classes"], metrics["per_class"])
         per_source_ui(metrics.get("per_source", {}))
-        mistakes_ui(entry.predictions(), source_dirs(entry.data_dirs(settings.active_data_dirs())))
+        mistakes_ui(entry.predictions(), source_dirs(entry.data_dirs(settings.active_data_dirs())), entry.path)
     card = entry.card()
     if card:
         with st.expander("Model card"):

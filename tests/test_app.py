@@ -81,6 +81,11 @@ def test_classify_page_camera_and_upload(studio):
     assert prediction.value in ("can", "glass_bottle", "other", "plastic_bottle")
     assert len(at.get("plotly_chart")) == 1
     assert "Prediction took" in texts(at)
+    # The heat map only when asked for.
+    assert not [i for i in at.get("image") if "evidence" in str(i.proto)]
+    at.toggle(key="classify_why").set_value(True).run()
+    assert not at.exception
+    assert any("Where the evidence for" in str(i.proto) for i in at.get("image"))
 
 
 def jpeg(colour, size=(320, 240), seed=0) -> bytes:

@@ -133,6 +133,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from trashure.prediction import Classifier
 
     classifier = Classifier(args.model, classes=args.classes)
+    explainer = None
+    if args.explain:
+        from trashure.explain import Explainer
+
+        explainer = Explainer(args.model, classifier.classes)
+        Path(args.explain).mkdir(parents=True, exist_ok=True)
     failures = 0
     for image in args.images:
         try:
@@ -145,12 +151,24 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 message = str(exc) if str(exc).startswith(str(image)[:60]) else f"{image}: {exc}"  # name once
                 print(f"error: {message}", file=sys.stderr)
             continue
+        heat_map = _explain(explainer, image, Path(args.explain)) if explainer else None
         if args.json:
             _print_json({"file": image, "label": p.label, "confidence": p.confidence,
-                         "probabilities": p.probabilities, "seconds": p.seconds})
+                         "probabilities": p.probabilities, "seconds": p.seconds,
+                         **({"heat_map": str(heat_map)} if heat_map else {})})
         else:
-            print(f"{image}: {p.label} ({p.confidence:.1%})")
+            print(f"{image}: {p.label} ({p.confidence:.1%})" + (f"  heat map: {heat_map}" if heat_map else ""))
     return 1 if failures else 0
+
+
+def _explain(explainer, image: str, out_dir: Path) -> Path:
+    """Write the photo's Grad-CAM overlay as OUT_DIR/<name>.gradcam.png (names kept apart by a counter)."""
+    target = out_dir / f"{Path(image).stem}.gradcam.png"
+    n = 2
+    while target.exists():
+        target, n = out_dir / f"{Path(image).stem}-{n}.gradcam.png", n + 1
+    explainer.explain(image).overlay.save(target)
+    return target
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -325,6 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=str(DEFAULT_MODEL_PATH))
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--classes", type=class_list, help=CLASSES_HELP)
+    p.add_argument("--explain", metavar="OUT_DIR",
+                   help="also write a Grad-CAM heat map over each photo: OUT_DIR/<photo>.gradcam.png")
     p.add_argument("--json", action="store_true", help="one JSON line per photo")
     p.set_defaults(func=cmd_predict)
 
@@ -388,7 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "predict":
         from trashure.prediction import needs_tensorflow
 
-        if needs_tensorflow(args.model):  # a model with no TFLite twin yet is converted first
+        if args.explain or needs_tensorflow(args.model):  # heat maps, or a model with no TFLite twin yet
             _import_tensorflow_quietly()
     try:
         return args.func(args)
