@@ -21,6 +21,7 @@ def app_pages() -> list:
         st.Page("pages/dataset.py", title="Dataset", icon="🗂️"),
         st.Page("pages/train.py", title="Train", icon="🏋️"),
         st.Page("pages/results.py", title="Results", icon="📊"),
+        st.Page("pages/explore.py", title="Explore", icon="🔍"),
         st.Page("pages/classify.py", title="Classify", icon="📷"),
         st.Page("pages/export.py", title="Export", icon="📦"),
     ]

@@ -360,3 +360,22 @@ def test_folders_outside_the_data_roots_are_refused(studio, monkeypatch):
     from trashure import settings
 
     assert settings.active_data_dirs() == []
+
+
+def test_explore_page_maps_the_photos_and_reports_duplicates_and_suspects(studio, monkeypatch):
+    import shutil
+
+    data = make_dataset(studio / "data", per_class=12)
+    shutil.copy(data / "can" / "can_000.jpg", data / "can" / "copy_of_can_000.jpg")  # an exact duplicate
+    shutil.copy(data / "can" / "can_001.jpg", data / "other" / "can_001_as_other.jpg")  # a label conflict
+    monkeypatch.setenv("TRASHURE_DATA", str(data))
+    at = open_page("pages/explore.py")
+    specs = [c.proto.spec for c in at.get("plotly_chart")]
+    assert any("50 photos, PCA" in spec for spec in specs)
+    at.radio[1].set_value("split").run()
+    assert not at.exception
+    subheaders = [s.value for s in at.subheader]
+    assert "Exact duplicates (same bytes): 2 groups" in subheaders
+    duplicates = at.dataframe[0].value
+    assert duplicates["label conflict"].tolist().count(True) == 1
+    assert any("suspect" in b.label.lower() for b in at.get("download_button"))

@@ -210,3 +210,16 @@ def test_runs_and_export_of_a_run_exit_0(trained, tmp_path):
     assert exported.returncode == 0, exported.stderr[-2000:]
     assert (tmp_path / "out" / "tflite" / "model.tflite").is_file()
     assert json.loads((tmp_path / "out" / "keras" / "metadata.json").read_text())["source"]["run_id"] == run.id
+
+
+def test_inspect_reports_exact_duplicates_conflicts_and_leakage(tmp_path):
+    import shutil
+
+    root = make_dataset(tmp_path / "data", per_class=20)
+    shutil.copy(root / "can" / "can_003.jpg", root / "other" / "dup_of_can_003.jpg")
+    report = json.loads(cli("inspect", root, "--json").stdout)
+    (group,) = report["duplicates"]["groups"]
+    assert sorted(group["files"]) == ["data/can/can_003.jpg", "data/other/dup_of_can_003.jpg"]
+    assert group["conflict"] and report["duplicates"]["conflicts"] == 1
+    assert group["leaks"] == (len(group["parts"]) > 1 and ("test" in group["parts"] or "val" in group["parts"]))
+    assert "Exact duplicates: 1 groups (1 with different labels" in cli("inspect", root).stdout

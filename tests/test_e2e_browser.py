@@ -24,8 +24,8 @@ def artifacts(tmp_path_factory) -> Path:
     folder = ARTIFACTS or tmp_path_factory.mktemp("artifacts")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-PAGES = {"": "Trashure", "dataset": "Dataset", "train": "Train", "results": "Results", "classify": "Classify",
-         "export": "Export"}
+PAGES = {"": "Trashure", "dataset": "Dataset", "train": "Train", "results": "Results", "explore": "Explore",
+         "classify": "Classify", "export": "Export"}
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.skipif(MISSING is not None, reason=MISSING or "")]
 

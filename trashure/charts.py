@@ -84,3 +84,20 @@ def probabilities(probs: dict[str, float], threshold: float | None = None) -> go
                       yaxis=dict(autorange="reversed", fixedrange=True, ticklabelstandoff=6),
                       height=240, margin=dict(t=30, b=10, l=10, r=50), showlegend=False)
     return fig
+
+
+def feature_map(points: dict[str, Sequence], colour: str, title: str) -> go.Figure:
+    """The photos as points of a 2-D map of their features; hover shows the file; selectable."""
+    import pandas as pd
+
+    frame = pd.DataFrame(points)
+    colours = PALETTE if colour == "class" else ({"right": "#2e7d32", "wrong": "#c62828"} if colour == "right/wrong"
+                                                 else None)
+    fig = px.scatter(frame, x="x", y="y", color=colour, hover_name="file", custom_data=["index"],
+                     color_discrete_map=colours, title=title, render_mode="webgl")
+    fig.update_traces(marker=dict(size=6, opacity=0.8))
+    fig.update_layout(height=560, margin=dict(t=50, b=10), xaxis_title=None, yaxis_title=None,
+                      legend=dict(orientation="h", y=-0.08), dragmode="lasso")
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False)
+    return fig

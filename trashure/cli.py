@@ -59,6 +59,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         print(f"Split: not possible: {report['split_error']}")
     if report["training_error"] and report["training_error"] != report["split_error"]:
         print(f"Training: not possible: {report['training_error']}")
+    dup = report["duplicates"]
+    if dup["n_groups"]:
+        print(f"Exact duplicates: {dup['n_groups']} groups ({dup['conflicts']} with different labels, "
+              f"{dup['leaking']} spread over train and test); near-duplicates: the Explore page")
     for title, key in (("Unreadable files (skipped)", "unreadable"), ("Ignored files", "ignored")):
         if report[key]:
             print(f"{title}: {len(report[key])}")
@@ -304,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_weights)
 
     p = sub.add_parser("inspect", help="counts per class, unreadable files, image sizes")
-    p.add_argument("data_dir")
+    p.add_argument("data_dir", nargs="+", help="one data folder or several (merged by class name)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_inspect)
 

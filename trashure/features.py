@@ -1,0 +1,111 @@
+"""A persistent cache of the frozen base's pooled features of each photo.
+
+A photo's features depend only on its bytes, the base weights and the input size, so they are cached on
+disk under those: `<cache>/features/<base weights sha256>-<size>/<photo sha256>.npy` (the content's hash,
+not the path: a renamed or copied photo is found again). An entry that cannot be read, has the wrong shape
+or holds a non-finite value is recomputed, never trusted. The explorer and data health share the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from trashure.config import BASE_WEIGHTS_PATH, IMAGE_SIZE, default_cache_dir
+from trashure.errors import TrashureError
+
+FEATURE_DIM = 1280
+
+
+def content_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+class FeatureCache:
+    def __init__(self, folder: Path | None = None, weights_path: Path = BASE_WEIGHTS_PATH,
+                 image_size: int = IMAGE_SIZE) -> None:
+        from trashure.weights import sha256_file
+
+        self.key = f"{sha256_file(weights_path)[:16]}-{image_size}"
+        self.folder = Path(folder or default_cache_dir() / "features") / self.key
+        self.weights_path, self.image_size = Path(weights_path), image_size
+
+    def _path(self, sha: str) -> Path:
+        return self.folder / sha[:2] / f"{sha}.npy"
+
+    def get(self, sha: str) -> np.ndarray | None:
+        """The cached features, or None when missing, unreadable or not a finite (1280,) vector."""
+        try:
+            value = np.load(self._path(sha), allow_pickle=False)
+        except (OSError, ValueError, EOFError):
+            return None
+        if value.shape != (FEATURE_DIM,) or not np.all(np.isfinite(value)):
+            return None
+        return value.astype(np.float32)
+
+    def put(self, sha: str, features: np.ndarray) -> None:
+        from trashure.files import atomic_write_bytes
+
+        buf = io.BytesIO()
+        np.save(buf, np.asarray(features, np.float32), allow_pickle=False)
+        try:
+            atomic_write_bytes(self._path(sha), buf.getvalue())
+        except OSError:
+            pass  # a read-only cache only costs the next caller the computation
+
+
+def pooled_features(paths: Sequence[str | Path], cache: FeatureCache | None = None, batch_size: int = 16,
+                    on_progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, list[str]]:
+    """(n, 1280) pooled MobileNetV2 features of the photos, from the cache where they are there, and the
+    sha256 of each photo. TensorFlow loads only when some photo is not cached yet."""
+    cache = cache or FeatureCache()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        shas = list(pool.map(content_sha256, paths))
+    out = np.zeros((len(paths), FEATURE_DIM), np.float32)
+    missing = []
+    for i, sha in enumerate(shas):
+        cached = cache.get(sha)
+        if cached is None:
+            missing.append(i)
+        else:
+            out[i] = cached
+    if missing:
+        _compute(paths, shas, missing, out, cache, batch_size, on_progress)
+    elif on_progress:
+        on_progress(len(paths), len(paths))
+    return out, shas
+
+
+def _compute(paths, shas, missing, out, cache: FeatureCache, batch_size: int, on_progress) -> None:
+    from trashure.images import load_array
+    from trashure.model import build_model
+    from trashure.training.views import frozen_runner
+
+    runner = frozen_runner(build_model(weights_path=cache.weights_path), 0, cache.weights_path)
+    done = len(paths) - len(missing)
+    for start in range(0, len(missing), batch_size):
+        chunk = missing[start:start + batch_size]
+        try:
+            batch = np.stack([load_array(paths[i], cache.image_size) for i in chunk]).astype(np.float32)
+        except TrashureError:
+            batch = None
+        if batch is None:  # one unreadable photo: the others of the chunk still count
+            for i in chunk:
+                try:
+                    out[i] = runner.run(load_array(paths[i], cache.image_size)[None].astype(np.float32))[0]
+                    cache.put(shas[i], out[i])
+                except TrashureError:
+                    out[i] = np.nan
+        else:
+            features = runner.run(batch)
+            for i, f in zip(chunk, features):
+                out[i] = f
+                cache.put(shas[i], f)
+        done += len(chunk)
+        if on_progress:
+            on_progress(done, len(paths))

@@ -1,0 +1,104 @@
+"""Data health: duplicates, leakage across the split, suspect labels, and a 2-D map of the photos.
+
+Nothing is deleted or moved: these functions only report, so that a person decides.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Sequence
+
+import numpy as np
+
+from trashure.data import Dataset, Split
+
+
+def duplicate_groups(keys: Sequence[str], indices: Sequence[int] | None = None) -> list[list[int]]:
+    """Groups (2 or more) of photos sharing a key (e.g. the content sha256: exact duplicates)."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, key in zip(indices if indices is not None else range(len(keys)), keys):
+        groups[key].append(i)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def near_duplicate_groups(features: np.ndarray, threshold: float = 0.97) -> list[list[int]]:
+    """Groups of photos whose pooled features have a cosine similarity of at least threshold (linked
+    transitively): the same object photographed twice, a crop, a re-encode."""
+    unit = features / (np.linalg.norm(features, axis=1, keepdims=True) + 1e-8)
+    parent = list(range(len(unit)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for start in range(0, len(unit), 512):  # blocks keep memory bounded
+        sims = unit[start:start + 512] @ unit.T
+        for a, b in zip(*np.nonzero(sims >= threshold)):
+            a = int(a) + start
+            if a < b:
+                parent[root(a)] = root(int(b))
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i in range(len(unit)):
+        groups[root(i)].append(i)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def describe_groups(groups: list[list[int]], dataset: Dataset, split: Split | None = None) -> list[dict[str, Any]]:
+    """Each group with its photos, and whether it mixes classes (a label conflict), folders, or parts of
+    the split (leakage: the same photo trained on and tested on)."""
+    part_of = {}
+    if split is not None:
+        part_of = {(r.source, r.relpath): p for p in ("train", "val", "test") for r in split.part(p)}
+    out = []
+    for group in groups:
+        records = [dataset.records[i] for i in group]
+        parts = {part_of.get((r.source, r.relpath)) for r in records} - {None}
+        out.append({
+            "files": [f"{r.source}/{r.relpath}" for r in records],
+            "classes": sorted({r.class_name for r in records}),
+            "conflict": len({r.class_name for r in records}) > 1,
+            "across_folders": len({r.source for r in records}) > 1,
+            "parts": sorted(parts),
+            "leaks": "test" in parts and len(parts) > 1 or "val" in parts and "train" in parts,
+        })
+    return out
+
+
+def suspect_labels(features: np.ndarray, labels: np.ndarray, classes: Sequence[str], folds: int = 5,
+                   seed: int = 0) -> list[dict[str, Any]]:
+    """Photos ranked by how unlikely their given label is under out-of-fold predictions: a logistic
+    regression on the cached features, trained on the other folds (so a photo never judges itself)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    counts = np.bincount(labels, minlength=len(classes))
+    folds = int(min(folds, counts[counts > 0].min())) if (counts > 0).any() else 0
+    if folds < 2:
+        return []
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=0.1))
+    probs = cross_val_predict(model, features, labels, cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
+                              method="predict_proba")
+    given = probs[np.arange(len(labels)), labels]
+    order = np.argsort(given)
+    return [{"index": int(i), "given": classes[labels[i]], "given_probability": float(given[i]),
+             "predicted": classes[int(probs[i].argmax())], "predicted_probability": float(probs[i].max())}
+            for i in order if probs[i].argmax() != labels[i]]
+
+
+def embedding(features: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
+    """(n, 2) coordinates of the photos' features: PCA (instant) or t-SNE (neighbourhoods; slower)."""
+    from sklearn.decomposition import PCA
+
+    reduced = PCA(n_components=min(50, *features.shape), random_state=seed).fit_transform(features)
+    if method == "pca":
+        return reduced[:, :2]
+    if method != "tsne":
+        raise ValueError(f"method must be 'pca' or 'tsne', not {method!r}")
+    from sklearn.manifold import TSNE
+
+    perplexity = float(min(30, max(2, (len(features) - 1) // 3)))
+    return TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(reduced)
