@@ -113,6 +113,17 @@ def samples_ui(listing: dict[str, list[str]]) -> None:
                               width="stretch")
 
 
+def duplicates_ui(report: dict) -> None:
+    dup = report.get("duplicates") or {}
+    if not dup.get("n_groups"):
+        st.caption("No two photos have the same bytes. Near-duplicates and suspect labels: the Explore page.")
+        return
+    st.warning(f"{dup['n_groups']} groups of identical photos: {dup['conflicts']} with different labels, "
+               f"{dup['leaking']} spread over train and test. Near-duplicates and suspect labels: the Explore page.")
+    st.dataframe(pd.DataFrame([{"files": ", ".join(g["files"]), "classes": ", ".join(g["classes"]),
+                                "parts": ", ".join(g["parts"]) or "–"} for g in dup["groups"]]), hide_index=True)
+
+
 def problems_ui(report: dict) -> None:
     with st.expander(f"Unreadable files ({len(report['unreadable'])}) and ignored files "
                      f"({len(report['ignored'])})", expanded=bool(report["unreadable"])):
@@ -164,5 +175,6 @@ if data_dirs:
     overview_ui(report)
     split_ui(report)
     problems_ui(report)
+    duplicates_ui(report)
     samples_ui(listing)
     augmentation_ui(listing)

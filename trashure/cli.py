@@ -35,8 +35,10 @@ def cmd_weights(args: argparse.Namespace) -> int:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     from trashure.data import inspect_dataset
+    from trashure.health import exact_duplicates
 
     report = inspect_dataset(args.data_dir)
+    report["duplicates"] = exact_duplicates(args.data_dir)
     if args.json:
         _print_json(report)
         return 0

@@ -413,7 +413,6 @@ def inspect_dataset(data: str | Path | Sequence[str | Path], classes: Sequence[s
         "image_sizes": [{"width": w, "height": h, "count": n} for (w, h), n in sizes.most_common()],
         "imbalance_ratio": (max(counts.values()) / min(counts.values())) if counts and min(counts.values()) else None,
     }
-    split = None
     try:
         split = split_dataset(dataset, seed, val_fraction, test_fraction)
         report["split"] = split.sizes_per_class(dataset.classes)
@@ -421,7 +420,6 @@ def inspect_dataset(data: str | Path | Sequence[str | Path], classes: Sequence[s
     except DatasetError as exc:
         report["split"] = None
         report["split_error"] = str(exc)
-    report["duplicates"] = _exact_duplicates(dataset, split if report["split"] else None)
     report["training_error"] = report["split_error"]
     if len(dataset.classes) < 2:
         report["training_error"] = (f"training needs at least two classes; {report['data_dir']} has one "
@@ -464,15 +462,3 @@ def _round_robin_by_source(records: list[ImageRecord], seed: int, n: int) -> lis
                 picked.append(r.path)
     return picked
 
-
-def _exact_duplicates(dataset: Dataset, split: Split | None) -> dict:
-    """Photos with the same bytes: how many groups, which mix classes, and which the split spreads over
-    train and test (leakage)."""
-    from trashure.features import content_sha256
-    from trashure.health import describe_groups, duplicate_groups
-
-    shas = _map_threads(lambda r: _read(content_sha256, r), dataset.records)
-    readable = [(i, s) for i, s in enumerate(shas) if len(s) == 64]
-    groups = describe_groups(duplicate_groups([s for _, s in readable], [i for i, _ in readable]), dataset, split)
-    return {"groups": groups, "n_groups": len(groups), "conflicts": sum(g["conflict"] for g in groups),
-            "leaking": sum(g["leaks"] for g in groups)}

@@ -13,6 +13,25 @@ import numpy as np
 from trashure.data import Dataset, Split
 
 
+def exact_duplicates(data, seed: int = 42) -> dict[str, Any]:
+    """Photos of one data folder or several with the same bytes: the groups, how many mix labels, and how
+    many the split spreads over train and test (leakage). Reads the files, decodes nothing."""
+    from trashure.data import _map_threads, _read, scan_sources, split_dataset
+    from trashure.errors import DatasetError
+    from trashure.features import content_sha256
+
+    dataset = scan_sources(data)
+    try:
+        split = split_dataset(dataset, seed)
+    except DatasetError:
+        split = None
+    shas = _map_threads(lambda r: _read(content_sha256, r), dataset.records)
+    readable = [(i, s) for i, s in enumerate(shas) if len(s) == 64]
+    groups = describe_groups(duplicate_groups([s for _, s in readable], [i for i, _ in readable]), dataset, split)
+    return {"groups": groups, "n_groups": len(groups), "conflicts": sum(g["conflict"] for g in groups),
+            "leaking": sum(g["leaks"] for g in groups)}
+
+
 def duplicate_groups(keys: Sequence[str], indices: Sequence[int] | None = None) -> list[list[int]]:
     """Groups (2 or more) of photos sharing a key (e.g. the content sha256: exact duplicates)."""
     groups: dict[str, list[int]] = defaultdict(list)
