@@ -19,22 +19,10 @@ use_app_navigation()
 @st.cache_resource(show_spinner="Computing the features of every photo (kept on disk: next time is instant)…",
                    max_entries=4)
 def features_of(paths: tuple[str, ...], signature: tuple) -> tuple[dict, np.ndarray, list[str]]:
-    """(facts of each photo, features, content sha256s) of the active folders."""
-    from trashure.data import scan_sources, split_dataset
-    from trashure.features import pooled_features
+    """(one row of facts a photo, features, content sha256s) of the active folders."""
+    from trashure.health import photo_table
 
-    dataset = scan_sources(list(paths))
-    try:
-        part = {(r.source, r.relpath): p for p in ("train", "val", "test") for r in split_dataset(dataset).part(p)}
-    except TrashureError:
-        part = {}
-    features, shas = pooled_features([r.path for r in dataset.records])
-    facts = {"file": [f"{r.source}/{r.relpath}" for r in dataset.records], "path": [str(r.path) for r in dataset.records],
-             "class": [r.class_name for r in dataset.records], "label": [r.label for r in dataset.records],
-             "source": [r.source for r in dataset.records],
-             "split": [part.get((r.source, r.relpath), "–") for r in dataset.records],
-             "classes": list(dataset.classes)}
-    return facts, features, shas
+    return photo_table(list(paths))
 
 
 @st.cache_data(show_spinner="Placing the photos on the map…", max_entries=8)

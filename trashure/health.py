@@ -13,6 +13,28 @@ import numpy as np
 from trashure.data import Dataset, Split
 
 
+def photo_table(data, seed: int = 42) -> tuple[dict[str, list], np.ndarray, list[str]]:
+    """Every photo of one data folder or several, one row each: ({file, path, class, label, source, split,
+    classes}, (n, 1280) pooled features from the persistent cache, content sha256s)."""
+    from trashure.data import scan_sources, split_dataset
+    from trashure.errors import DatasetError
+    from trashure.features import pooled_features
+
+    dataset = scan_sources(data)
+    try:
+        split = split_dataset(dataset, seed)
+        part = {(r.source, r.relpath): p for p in ("train", "val", "test") for r in split.part(p)}
+    except DatasetError:
+        part = {}
+    features, shas = pooled_features([r.path for r in dataset.records])
+    records = dataset.records
+    table = {"file": [f"{r.source}/{r.relpath}" for r in records], "path": [str(r.path) for r in records],
+             "class": [r.class_name for r in records], "label": [r.label for r in records],
+             "source": [r.source for r in records], "split": [part.get((r.source, r.relpath), "–") for r in records],
+             "classes": list(dataset.classes)}
+    return table, features, shas
+
+
 def exact_duplicates(data, seed: int = 42) -> dict[str, Any]:
     """Photos of one data folder or several with the same bytes: the groups, how many mix labels, and how
     many the split spreads over train and test (leakage). Reads the files, decodes nothing."""
