@@ -9,7 +9,8 @@ import streamlit as st
 
 from pages.common import (active_classifier, file_signature, folder_signature, heat_map, load_classifier,
                           thumbnail, use_app_navigation)
-from trashure import charts, settings
+from trashure import access, charts, settings
+from trashure.catalog import display_name
 from trashure.config import IMAGE_EXTENSIONS
 from trashure.errors import TrashureError
 
@@ -69,24 +70,26 @@ def sample_gallery_ui() -> None:
             col.button("Classify", key=f"sample-{path}", on_click=choose_sample, args=(path,), width="stretch")
 
 
-def input_ui() -> tuple[str, str, bytes] | None:
-    """(kind, description, bytes) of the input given last, or None."""
+def input_ui() -> tuple | None:
+    """(kind, description, bytes, batch) of the input given last, or None; batch lists (name, bytes) of
+    several uploads classified together."""
     camera_tab, upload_tab, sample_tab = st.tabs(["📷 Camera", "⬆️ Upload", "🖼️ Samples"])
     with camera_tab:
         shot = st.camera_input("Take a photo of one item", key="classify_camera", on_change=remember,
                                args=("camera",))
     with upload_tab:
-        uploaded = st.file_uploader("Upload a photo (on a phone: take one with its camera)", key="classify_upload",
-                                    type=sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS), on_change=remember,
-                                    args=("upload",))
+        uploads = st.file_uploader("Upload photos (on a phone: take one with its camera); several at once are "
+                                   "classified as a batch", key="classify_upload", accept_multiple_files=True,
+                                   type=sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS), on_change=remember,
+                                   args=("upload",)) or []
     with sample_tab:
         sample_gallery_ui()
-    inputs = {"camera": shot, "upload": uploaded}
+    inputs = {"camera": shot, "upload": uploads[0] if uploads else None}
     last = st.session_state.get(LAST_INPUT)
     if last == "sample" and st.session_state.get(SAMPLE):
         path = Path(st.session_state[SAMPLE])
         try:
-            return "sample", f"sample photo `{path.parent.name}/{path.name}`", path.read_bytes()
+            return "sample", f"sample photo `{path.parent.name}/{path.name}`", path.read_bytes(), []
         except OSError as exc:
             st.error(f"The sample {path} cannot be read: {exc.strerror}")
             return None
@@ -94,9 +97,50 @@ def input_ui() -> tuple[str, str, bytes] | None:
         last = next((k for k, v in inputs.items() if v is not None), None)  # the one still present
     if last is None:
         return None
+    if last == "upload" and len(uploads) > 1:
+        return "batch", f"{len(uploads)} uploads", b"", [(u.name, u.getvalue()) for u in uploads]
     given = inputs[last]
     description = "your camera photo" if last == "camera" else f"your upload `{given.name}`"
-    return last, description, given.getvalue()
+    return last, description, given.getvalue(), []
+
+
+def batch_ui(model_path: Path, batch: list[tuple[str, bytes]], threshold: float) -> None:
+    """Several uploads: one row each, and the table as a CSV."""
+    import pandas as pd
+
+    rows = []
+    for name, data in batch:
+        result = classify(str(model_path), file_signature(model_path), data)
+        rows.append({"photo": name, "prediction": result.get("label", "–"),
+                     "confidence": result.get("confidence"),
+                     "uncertain": "yes" if result.get("confidence", 0) < threshold else "",
+                     **{f"p({c})": result.get("probabilities", {}).get(c) for c in result.get("probabilities", {})},
+                     "error": result.get("error", "")})
+    table = pd.DataFrame(rows)
+    st.dataframe(table, hide_index=True, column_config={
+        c: st.column_config.NumberColumn(format="percent") for c in table.columns if c == "confidence" or c.startswith("p(")})
+    st.download_button("⬇️ These verdicts (CSV)", table.to_csv(index=False), "trashure_verdicts.csv", "text/csv")
+
+
+def collect_ui(data: bytes, kind: str, result: dict, classes: tuple[str, ...], model_name: str) -> None:
+    """Save a photo the model got wrong (or was unsure of) for the next training run."""
+    if access.read_only():
+        return
+    from trashure.collect import default_collection_dir, save_photo
+
+    with st.expander("📥 Wrong or unsure? Save this photo for training"):
+        folder = default_collection_dir()
+        true_class = st.selectbox("What it really is", classes, index=classes.index(result["label"]),
+                                  key="collect_class")
+        if st.button("Save to the collection", key="collect_save"):
+            try:
+                saved = save_photo(data, true_class, classes, kind, result["label"], result["confidence"],
+                                   model_name, folder)
+            except TrashureError as exc:
+                st.error(str(exc))
+            else:
+                st.success(f"Saved as `{saved.relative_to(folder.parent)}`; the Dataset page lists `{folder.name}` "
+                           "so the next training run can include it.")
 
 
 def verdict_ui(result: dict, threshold: float) -> None:
@@ -129,8 +173,11 @@ with verdict_col:
                           help="Confidence under which the verdict is marked uncertain. Moving it only redraws.") / 100
     if given is None:
         st.info("Take a photo with the camera, upload one, or pick a sample photo.")
+    elif given[0] == "batch":
+        st.markdown(f"**Classifying {given[1]}**")
+        batch_ui(settings.active_model_path(), given[3], threshold)
     else:
-        kind, description, data = given
+        kind, description, data, _ = given
         model_path = settings.active_model_path()
         result = classify(str(model_path), file_signature(model_path), data)
         st.markdown(f"**Classifying {description}**")
@@ -139,6 +186,7 @@ with verdict_col:
             st.error(f"This file cannot be classified: {result['error'].replace('uploaded bytes', name)}")
         else:
             verdict_ui(result, threshold)
+            collect_ui(data, kind, result, active_classifier().classes, display_name(model_path))
             why = st.toggle("Why? Show where the model looked", key="classify_why",
                             help="A Grad-CAM heat map: the parts of the photo that raised the predicted class "
                                  "(computed only when this is on).")

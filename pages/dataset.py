@@ -15,9 +15,13 @@ use_app_navigation()
 
 
 def known_folders(current: list[Path]) -> list[str]:
-    """The folders to offer: the active ones, then the shared data folders beside the repository."""
+    """The folders to offer: the active ones, the shared data folders beside the repository, and the
+    collection of photos saved from the Classify page."""
+    from trashure.collect import default_collection_dir
+
     shared = sorted(str(p) for p in SHARED_DATA_DIR.iterdir() if p.is_dir()) if SHARED_DATA_DIR.is_dir() else []
-    return [p for p in dict.fromkeys([str(p) for p in current] + shared) if access.allowed(p)]
+    collected = [str(default_collection_dir())] if default_collection_dir().is_dir() else []
+    return [p for p in dict.fromkeys([str(p) for p in current] + shared + collected) if access.allowed(p)]
 
 
 def folder_ui() -> list[Path]:

@@ -379,3 +379,37 @@ def test_explore_page_maps_the_photos_and_reports_duplicates_and_suspects(studio
     duplicates = at.dataframe[0].value
     assert duplicates["label conflict"].tolist().count(True) == 1
     assert any("suspect" in b.label.lower() for b in at.get("download_button"))
+
+
+def test_several_uploads_are_classified_as_a_batch_with_a_csv(studio):
+    at = open_page("pages/classify.py")
+    at.file_uploader[0].set_value([("red.jpg", jpeg((200, 40, 40), seed=1), "image/jpeg"),
+                                   ("blue.jpg", jpeg((40, 40, 200), seed=2), "image/jpeg"),
+                                   ("notes.jpg", b"not a photo", "image/jpeg")]).run()
+    assert not at.exception
+    assert "Classifying 3 uploads" in texts(at)
+    table = at.dataframe[0].value
+    assert list(table["photo"]) == ["red.jpg", "blue.jpg", "notes.jpg"]
+    assert table["error"].tolist()[2] and not table["error"].tolist()[0]
+    assert any("CSV" in b.label for b in at.get("download_button"))
+
+
+def test_a_photo_saved_under_a_corrected_class_is_found_on_the_dataset_page(studio, monkeypatch):
+    import csv
+
+    collection = studio / "collected"
+    monkeypatch.setenv("TRASHURE_COLLECT", str(collection))
+    at = open_page("pages/classify.py")
+    at.camera_input[0].set_value(("shot.jpg", jpeg((200, 40, 40)), "image/jpeg")).run()
+    predicted = verdict(at)["Prediction"]
+    corrected = next(c for c in ("can", "glass_bottle", "other", "plastic_bottle") if c != predicted)
+    at.selectbox(key="collect_class").set_value(corrected).run()
+    at.button(key="collect_save").click().run()
+    assert not at.exception and any("Saved as" in s.value for s in at.success)
+    (saved,) = (collection / corrected).iterdir()
+    with open(collection / "manifest.csv", newline="") as f:
+        (row,) = list(csv.DictReader(f))
+    assert row["file"] == f"{corrected}/{saved.name}" and row["source"] == "camera"
+    assert row["predicted"] == predicted and row["model"].startswith("shipped · ")
+    dataset = open_page("pages/dataset.py")
+    assert f"collected  ·  {collection}" in dataset.multiselect[0].options

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import cli, make_dataset
+from conftest import CLASSES, cli, make_dataset
 from trashure.config import TrainConfig
 
 
@@ -223,3 +223,17 @@ def test_inspect_reports_exact_duplicates_conflicts_and_leakage(tmp_path):
     assert group["conflict"] and report["duplicates"]["conflicts"] == 1
     assert group["leaks"] == (len(group["parts"]) > 1 and ("test" in group["parts"] or "val" in group["parts"]))
     assert "Exact duplicates: 1 groups (1 with different labels" in cli("inspect", root).stdout
+
+
+def test_predict_takes_folders_and_writes_a_csv(tmp_path):
+    import csv
+
+    root = make_dataset(tmp_path / "photos", per_class=2)
+    (root / "can" / "notes.txt").write_text("not a photo")  # not a photo type: not listed
+    result = cli("predict", root, "--csv", tmp_path / "out.csv")
+    assert result.returncode == 0, result.stderr
+    with open(tmp_path / "out.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 8 and all(r["label"] in CLASSES for r in rows)
+    assert {r["file"].split("/")[-2] for r in rows} == set(CLASSES)
+    assert abs(sum(float(rows[0][f"p_{c}"]) for c in CLASSES) - 1) < 1e-3

@@ -139,6 +139,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from trashure.prediction import Classifier
 
     classifier = Classifier(args.model, classes=args.classes)
+    images = photo_paths(args.images)
+    rows: list[dict] = []
     explainer = None
     if args.explain:
         from trashure.explain import Explainer
@@ -146,11 +148,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
         explainer = Explainer(args.model, classifier.classes)
         Path(args.explain).mkdir(parents=True, exist_ok=True)
     failures = 0
-    for image in args.images:
+    for image in images:
         try:
             p = classifier.predict(image)
         except ImageLoadError as exc:
             failures += 1
+            rows.append({"file": image, "error": str(exc)})
             if args.json:
                 _print_json({"file": image, "error": str(exc)})
             else:
@@ -158,13 +161,39 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 print(f"error: {message}", file=sys.stderr)
             continue
         heat_map = _explain(explainer, image, Path(args.explain)) if explainer else None
+        rows.append({"file": image, "label": p.label, "confidence": round(p.confidence, 6),
+                     **{f"p_{c}": round(v, 6) for c, v in p.probabilities.items()}})
         if args.json:
             _print_json({"file": image, "label": p.label, "confidence": p.confidence,
                          "probabilities": p.probabilities, "seconds": p.seconds,
                          **({"heat_map": str(heat_map)} if heat_map else {})})
         else:
             print(f"{image}: {p.label} ({p.confidence:.1%})" + (f"  heat map: {heat_map}" if heat_map else ""))
+    if args.csv:
+        from trashure.files import atomic_write_csv
+
+        fields = ["file", "label", "confidence", *[f"p_{c}" for c in classifier.classes], "error"]
+        atomic_write_csv(Path(args.csv), rows, fields)
+        print(f"{len(rows)} rows written to {args.csv}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def photo_paths(items: list[str]) -> list[str]:
+    """The photos named, with each folder replaced by the supported photos in it (recursively, sorted)."""
+    from trashure.config import IMAGE_EXTENSIONS
+
+    out = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(str(p) for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+                           and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            if not found:
+                raise TrashureError(f"{path} holds no photos ({', '.join(sorted(IMAGE_EXTENSIONS))})")
+            out += found
+        else:
+            out.append(item)
+    return out
 
 
 def _explain(explainer, image: str, out_dir: Path) -> Path:
@@ -347,7 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="classify photos")
     p.add_argument("--model", default=str(DEFAULT_MODEL_PATH))
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="photos, or folders of photos (searched recursively)")
+    p.add_argument("--csv", metavar="OUT", help="also write one row per photo to this CSV file")
     p.add_argument("--classes", type=class_list, help=CLASSES_HELP)
     p.add_argument("--explain", metavar="OUT_DIR",
                    help="also write a Grad-CAM heat map over each photo: OUT_DIR/<photo>.gradcam.png")
