@@ -153,3 +153,28 @@ def test_upload_above_the_limit_is_refused_with_a_message(server, browser, tmp_p
     page.screenshot(path=str(artifacts / "upload-too-large.png"), full_page=True)
     assert page.locator('[data-testid="stException"]').count() == 0
     assert page.locator('[data-testid="stMetric"]', has_text="Prediction").count() == 0
+
+
+def test_why_heat_map_and_the_explorer_tabs(server, browser, artifacts):
+    page = new_page(browser, server)
+    page.goto(f"{server}/classify")
+    settle(page)
+    page.get_by_role("tab", name="Samples").click()
+    page.get_by_role("button", name="Classify").nth(3).click(timeout=60_000)
+    page.get_by_text("Classifying sample photo", exact=False).wait_for(timeout=60_000)
+    settle(page)
+    page.get_by_text("Why? Show where the model looked").click()
+    page.get_by_text("Where the evidence for", exact=False).wait_for(timeout=120_000)
+    settle(page)
+    page.screenshot(path=str(artifacts / "classify-why.png"), full_page=True)
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+    page.goto(f"{server}/explore")
+    settle(page)
+    page.screenshot(path=str(artifacts / "explore-map.png"), full_page=True)
+    for tab, words in (("Duplicates and leakage", "Exact duplicates"), ("Suspect labels", "Out-of-fold")):
+        page.get_by_role("tab", name=tab).click()
+        page.get_by_text(words, exact=False).first.wait_for(timeout=120_000)
+    settle(page)
+    page.screenshot(path=str(artifacts / "explore-suspects.png"), full_page=True)
+    assert page.locator('[data-testid="stException"]').count() == 0
