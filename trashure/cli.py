@@ -129,8 +129,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for name, row in zip(result["classes"], result["confusion_matrix"]):
         print(f"  {name:<{width}}" + " ".join(f"{v:>8}" for v in row))
     for name, m in result["per_class"].items():
-        print(f"  {name:<{width}}  precision {m['precision']:.3f}  recall {m['recall']:.3f}  "
-              f"f1 {m['f1']:.3f}  n {m['support']}")
+        print(f"  {name:<{width}}  precision {m['precision']:.1%}  recall {m['recall']:.1%}  "
+              f"F1 {m['f1']:.1%}  n {m['support']}")
     return 0
 
 
