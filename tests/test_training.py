@@ -135,8 +135,9 @@ def test_exact_mode_trains_with_the_notebooks_hyperparameters(tiny_dataset, monk
     assert images.shape[0] == 32  # the recipe's batch size
 
 
-def test_a_fast_run_is_deterministic(tmp_path, shared_data):
-    """Same seed twice on a small real subset: identical history, metrics and weights."""
+def test_a_fast_run_is_deterministic(tmp_path, shared_data, monkeypatch):
+    """Same seed twice on a small real subset, each computing its own views: identical history, metrics
+    and weights."""
     import shutil
 
     from trashure.prediction import load_keras_model
@@ -147,7 +148,10 @@ def test_a_fast_run_is_deterministic(tmp_path, shared_data):
         for photo_path in sorted((shared_data / name).glob("*.jpg"))[:12]:
             shutil.copy(photo_path, small / name / photo_path.name)
     config = TrainConfig(epochs=2, augmented_views=1, fine_tune_blocks=1, fine_tune_epochs=1, seed=7)
-    runs = [train(small, config, runs_dir=tmp_path / f"runs{i}", echo=None) for i in range(2)]
+    runs = []
+    for i in range(2):
+        monkeypatch.setenv("TRASHURE_CACHE", str(tmp_path / f"cache{i}"))  # no view cache shared
+        runs.append(train(small, config, runs_dir=tmp_path / f"runs{i}", echo=None))
     histories = [[{k: v for k, v in h.items() if k != "seconds"} for h in r.history()] for r in runs]
     assert histories[0] == histories[1] and len(histories[0]) == 3
     metrics = [r.metrics() for r in runs]
@@ -155,3 +159,19 @@ def test_a_fast_run_is_deterministic(tmp_path, shared_data):
         assert metrics[0][key] == metrics[1][key]
     weights = [load_keras_model(r.model_path).get_weights() for r in runs]
     assert all(np.array_equal(a, b) for a, b in zip(*weights))
+
+
+def test_a_second_fast_run_with_other_head_settings_reuses_the_cached_views(tiny_dataset, tmp_path, monkeypatch):
+    monkeypatch.setenv("TRASHURE_CACHE", str(tmp_path / "cache"))
+    base = dict(epochs=2, batch_size=8, augmented_views=1, seed=3, fine_tune_blocks=1, fine_tune_epochs=1)
+    said: list[list[str]] = [[], [], [], []]
+    train(tiny_dataset, TrainConfig(**base), runs_dir=tmp_path / "r", echo=said[0].append)
+    train(tiny_dataset, TrainConfig(**{**base, "learning_rate": 3e-4, "epochs": 3}), runs_dir=tmp_path / "r",
+          echo=said[1].append)
+    train(tiny_dataset, TrainConfig(**{**base, "augmented_views": 2}), runs_dir=tmp_path / "r", echo=said[2].append)
+    reused = ["reusing them" in " ".join(lines) for lines in said[:3]]
+    assert reused == [False, True, False]  # other views: computed again
+    for entry in (tmp_path / "cache" / "views").glob("*.npz"):
+        entry.write_bytes(entry.read_bytes()[:100])  # truncated: recomputed, not trusted
+    run = train(tiny_dataset, TrainConfig(**base), runs_dir=tmp_path / "r", echo=said[3].append)
+    assert "reusing them" not in " ".join(said[3]) and run.state == "done"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Sequence
@@ -109,3 +110,58 @@ def _compute(paths, shas, missing, out, cache: FeatureCache, batch_size: int, on
         done += len(chunk)
         if on_progress:
             on_progress(done, len(paths))
+
+
+VIEW_SETTINGS = ("seed", "image_size", "augment_flip", "augment_rotation_degrees", "augment_brightness",
+                 "augmented_views", "clean_view", "paste_probability", "scene_probability", "photo_noise",
+                 "validation_views", "val_fraction", "test_fraction")
+
+
+def views_key(photo_shas: dict[str, list[str]], config, blocks: int, weights_path: Path = BASE_WEIGHTS_PATH) -> str:
+    """What a fast run's cached views depend on: every photo's bytes in each part, in order, the base
+    weights, the cut, TensorFlow's version and the settings that make the views, and nothing else (the
+    head's learning rate, epochs or patience do not change them)."""
+    import tensorflow as tf
+
+    from trashure.weights import sha256_file
+
+    settings = {name: getattr(config, name) for name in VIEW_SETTINGS}
+    text = repr((sorted(photo_shas.items()), sha256_file(weights_path), blocks, tf.__version__, settings))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+class ViewCache:
+    """A fast run's extracted views (train / val / test arrays) on disk, for the next run with other head
+    settings. The most recent `keep` entries are kept; a file that cannot be read whole is recomputed."""
+
+    def __init__(self, folder: Path | None = None, keep: int = 3) -> None:
+        self.folder = Path(folder or default_cache_dir() / "views")
+        self.keep = keep
+
+    def get(self, key: str) -> dict[str, np.ndarray] | None:
+        path = self.folder / f"{key}.npz"
+        try:
+            with np.load(path, allow_pickle=False) as stored:
+                arrays = {name: stored[name] for name in ("train", "val", "test")}
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            return None
+        if not all(np.all(np.isfinite(a[:1])) for a in arrays.values()):
+            return None
+        path.touch()  # recently used
+        return arrays
+
+    def put(self, key: str, arrays: dict[str, np.ndarray]) -> None:
+        import os
+        import tempfile
+
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.folder, suffix=".npz.tmp")
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+            os.replace(tmp, self.folder / f"{key}.npz")
+        except OSError:
+            return  # no room or read-only: the next run computes them again
+        entries = sorted(self.folder.glob("*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in entries[self.keep:]:
+            old.unlink(missing_ok=True)

@@ -60,6 +60,26 @@ def _cached_views(model, data: PreparedData, config: TrainConfig, run: Run | Non
             "test": extract(runner, data.images["test"])[0]}
 
 
+def _views_from_cache_or_run(model, data: PreparedData, config: TrainConfig, run: Run | None, echo: Echo,
+                             weights_path: Path | None, blocks: int) -> dict[str, np.ndarray]:
+    """The run's views from the persistent view cache when an earlier run made the same ones (same photos,
+    base, cut and view settings), else extracted now and kept for the next run."""
+    from trashure.config import BASE_WEIGHTS_PATH
+    from trashure.features import ViewCache, content_sha256, views_key
+
+    shas = {part: [content_sha256(r.path) for r in data.split.part(part)] for part in ("train", "val", "test")}
+    key = views_key(shas, config, blocks, Path(weights_path or BASE_WEIGHTS_PATH))
+    cache = ViewCache()
+    cached = cache.get(key)
+    if cached is not None:
+        phase(run, echo, "features", "the frozen base's views of these photos are cached from an earlier run "
+              "with the same view settings: reusing them")
+        return cached
+    cached = _cached_views(model, data, config, run, echo, weights_path, blocks)
+    cache.put(key, cached)
+    return cached
+
+
 def validation_labels(data: PreparedData, cached_val: np.ndarray) -> np.ndarray:
     """Labels of the validation views (clean photos first, then each augmented view)."""
     return np.tile(data.labels["val"], len(cached_val) // max(len(data.labels["val"]), 1))
@@ -83,7 +103,7 @@ def train_fast(model, data: PreparedData, config: TrainConfig, run: Run | None, 
     n_classes = len(data.dataset.classes)
     blocks = config.fine_tune_blocks if config.fine_tunes else 0
     t0 = time.time()
-    cached = _cached_views(model, data, config, run, echo, weights_path, blocks)
+    cached = _views_from_cache_or_run(model, data, config, run, echo, weights_path, blocks)
     top = split_at_cut(model, blocks)[1] if blocks else None
     pooled = {k: _pooled(top, v) for k, v in cached.items()} if blocks else cached
     timings["features_s"] = round(time.time() - t0, 3)
