@@ -9,6 +9,8 @@
 - exact+ft: the same recipe as fast+ft, trained the exact way: fresh augmentation every epoch through the
   whole model, then the fine-tuning stage end to end.
 - fast-cold: fast+ft after emptying the cache (it converts the frozen part to TFLite first).
+- fast-warm / fast+ft-warm: a second fast / fast+ft run with another learning rate, right after the one
+  before it: the views it needs are in the persistent view cache (give --modes fast,fast-warm).
 
 Prints wall times, their ratios and test accuracies (overall and per source) on the same splits; with
 several seeds, the mean comparison. One split's test part moves a point with a few photos, so compare
@@ -37,12 +39,17 @@ MODES = {
     "fast+ft": lambda seed: TrainConfig(seed=seed),
     "fast-cold": lambda seed: TrainConfig(seed=seed),
     "exact+ft": lambda seed: TrainConfig(mode="exact", seed=seed),
+    # A second run with other head settings (learning rate) on views cached by the run before it.
+    "fast-warm": lambda seed: TrainConfig(seed=seed, fine_tune_blocks=0, learning_rate=3e-4),
+    "fast+ft-warm": lambda seed: TrainConfig(seed=seed, learning_rate=3e-4),
 }
 
 
 def run_mode(data: list[Path], mode: str, seed: int, runs_dir: str, **overrides) -> dict:
     if mode == "fast-cold":
         shutil.rmtree(default_cache_dir(), ignore_errors=True)
+    elif not mode.endswith("-warm"):  # every other row computes its own views
+        shutil.rmtree(default_cache_dir() / "views", ignore_errors=True)
     config = TrainConfig.from_dict({**MODES[mode](seed).to_dict(), **overrides})
     t0 = time.perf_counter()
     run = train(data, config, runs_dir=runs_dir, echo=lambda line: print(f"[{mode} seed {seed}] {line}", flush=True))
