@@ -29,13 +29,17 @@ def test_the_heat_map_explains_the_verdict_the_app_gives(explainer, shared_data)
 
 
 def test_the_heat_map_follows_the_object(explainer, shared_data):
-    """Mirror the photo and the evidence moves with it: the map is about where things are."""
-    photo = Image.open(sorted((shared_data / "plastic_bottle").glob("*.jpg"))[3])
-    plain, mirrored = explainer.explain(photo), explainer.explain(ImageOps.mirror(photo))
-    assert plain.label == mirrored.label
-    correlation = np.corrcoef(plain.heatmap.ravel(), mirrored.heatmap[:, ::-1].ravel())[0, 1]
-    assert correlation > 0.8
-    assert np.corrcoef(plain.heatmap.ravel(), mirrored.heatmap.ravel())[0, 1] < correlation
+    """Mirror a photo and the evidence moves with it: over 18 photos, the map of the mirrored photo, mirrored
+    back, matches the original's far better than the mirrored map as it is."""
+    aligned, misaligned = [], []
+    for name in ("can", "glass_bottle", "plastic_bottle"):
+        for path in sorted((shared_data / name).glob("*.jpg"))[:6]:
+            photo = Image.open(path)
+            plain, mirrored = explainer.explain(photo).heatmap, explainer.explain(ImageOps.mirror(photo)).heatmap
+            aligned.append(np.corrcoef(plain.ravel(), mirrored[:, ::-1].ravel())[0, 1])
+            misaligned.append(np.corrcoef(plain.ravel(), mirrored.ravel())[0, 1])
+    assert np.median(aligned) > 0.7
+    assert np.median(aligned) - np.median(misaligned) > 0.15
 
 
 @pytest.mark.slow
