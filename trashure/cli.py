@@ -185,7 +185,11 @@ def photo_paths(items: list[str]) -> list[str]:
     out = []
     for item in items:
         path = Path(item)
-        if path.is_dir():
+        try:
+            is_dir = path.is_dir()
+        except OSError:  # e.g. a name too long: reading it as a photo says so in one line
+            is_dir = False
+        if is_dir:
             found = sorted(str(p) for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
             if not found:
