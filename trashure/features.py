@@ -19,19 +19,14 @@ import numpy as np
 
 from trashure.config import BASE_WEIGHTS_PATH, IMAGE_SIZE, default_cache_dir
 from trashure.errors import TrashureError
+from trashure.weights import sha256_file
 
 FEATURE_DIM = 1280
-
-
-def content_sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 class FeatureCache:
     def __init__(self, folder: Path | None = None, weights_path: Path = BASE_WEIGHTS_PATH,
                  image_size: int = IMAGE_SIZE) -> None:
-        from trashure.weights import sha256_file
-
         self.key = f"{sha256_file(weights_path)[:16]}-{image_size}"
         self.folder = Path(folder or default_cache_dir() / "features") / self.key
         self.weights_path, self.image_size = Path(weights_path), image_size
@@ -66,7 +61,7 @@ def pooled_features(paths: Sequence[str | Path], cache: FeatureCache | None = No
     sha256 of each photo. TensorFlow loads only when some photo is not cached yet."""
     cache = cache or FeatureCache()
     with ThreadPoolExecutor(max_workers=4) as pool:
-        shas = list(pool.map(content_sha256, paths))
+        shas = list(pool.map(sha256_file, paths))
     out = np.zeros((len(paths), FEATURE_DIM), np.float32)
     missing = []
     for i, sha in enumerate(shas):
@@ -122,8 +117,6 @@ def views_key(photo_shas: dict[str, list[str]], config, blocks: int, weights_pat
     weights, the cut, TensorFlow's version and the settings that make the views, and nothing else (the
     head's learning rate, epochs or patience do not change them)."""
     import tensorflow as tf
-
-    from trashure.weights import sha256_file
 
     settings = {name: getattr(config, name) for name in VIEW_SETTINGS}
     text = repr((sorted(photo_shas.items()), sha256_file(weights_path), blocks, tf.__version__, settings))

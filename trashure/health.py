@@ -40,14 +40,14 @@ def exact_duplicates(data, seed: int = 42) -> dict[str, Any]:
     many the split spreads over train and test (leakage). Reads the files, decodes nothing."""
     from trashure.data import _map_threads, _read, scan_sources, split_dataset
     from trashure.errors import DatasetError
-    from trashure.features import content_sha256
+    from trashure.weights import sha256_file
 
     dataset = scan_sources(data)
     try:
         split = split_dataset(dataset, seed)
     except DatasetError:
         split = None
-    shas = _map_threads(lambda r: _read(content_sha256, r), dataset.records)
+    shas = _map_threads(lambda r: _read(sha256_file, r), dataset.records)
     readable = [(i, s) for i, s in enumerate(shas) if len(s) == 64]
     groups = describe_groups(duplicate_groups([s for _, s in readable], [i for i, _ in readable]), dataset, split)
     return {"groups": groups, "n_groups": len(groups), "conflicts": sum(g["conflict"] for g in groups),

@@ -79,13 +79,15 @@ def needs_tensorflow(model_path: str | Path) -> bool:
     return not (default_cache_dir() / twin_cache_name(sha)).is_file()
 
 
-def tflite_for(model_path: Path) -> Path | bytes:
+def tflite_for(model_path: Path, sha: str | None = None, card: dict[str, Any] | None = None) -> Path | bytes:
     """A float32 TFLite twin of a .keras model: the sibling (<name>.tflite) when the card binds it to this
-    exact file, else a cached conversion keyed by the file's sha256."""
+    exact file, else a cached conversion keyed by the file's sha256. A caller that has already hashed the
+    model and verified its card passes them."""
     from trashure.litert import cached_tflite, to_tflite
 
-    sha = sha256_file(model_path)
-    twin = trusted_twin(model_path, verified_card(model_path, sha), sha)
+    sha = sha or sha256_file(model_path)
+    card = verified_card(model_path, sha) if card is None else card
+    twin = trusted_twin(model_path, card, sha)
     if twin is not None:
         return twin
 
@@ -126,7 +128,8 @@ class Classifier:
             raise ValueError(f"backend must be 'litert' or 'keras', not {backend!r}")
         self.model_path = check_model_file(model_path)
         self.backend = backend
-        self.card = verified_card(self.model_path)
+        sha = sha256_file(self.model_path)  # once: the card's check and the twin's lookup share it
+        self.card = verified_card(self.model_path, sha)
         if backend == "keras":
             self.model = load_keras_model(self.model_path)
             input_shape, n_outputs = self.model.input_shape, int(self.model.output_shape[-1])
@@ -134,7 +137,7 @@ class Classifier:
         else:
             from trashure.litert import LiteRTModel
 
-            self.lite = LiteRTModel(tflite_for(self.model_path))
+            self.lite = LiteRTModel(tflite_for(self.model_path, sha, self.card))
             input_shape, n_outputs = (None, *self.lite.input_shape[1:]), self.lite.output_shape[-1]
         self.image_size = check_input_shape(input_shape, self.model_path)
         self.classes = bound_classes(self.model_path, n_outputs, self.card, classes)

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from trashure.config import MODEL_FILENAME, default_runs_dir
-from trashure.files import (atomic_write_bytes, atomic_write_csv, atomic_write_json,  # noqa: F401 (re-exported)
-                            atomic_write_text, read_json)
+from trashure.files import atomic_write_json, atomic_write_text, read_json
 from trashure.errors import RunError
 
 STATES = ("queued", "running", "done", "failed", "cancelled", "unreadable")

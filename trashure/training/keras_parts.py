@@ -12,7 +12,8 @@ import numpy as np
 
 from trashure.config import TrainConfig
 from trashure.errors import TrashureError
-from trashure.runs import Run, atomic_write_csv
+from trashure.files import atomic_write_csv
+from trashure.runs import Run
 
 Echo = Callable[[str], None]
 HISTORY_FIELDS = ["stage", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]

@@ -11,7 +11,8 @@ from typing import Any, Sequence
 from trashure.config import TrainConfig
 from trashure.data import data_dirs_list
 from trashure.errors import TrashureError
-from trashure.runs import Run, atomic_write_csv, atomic_write_json, create_run, now_iso
+from trashure.files import atomic_write_csv, atomic_write_json
+from trashure.runs import Run, create_run, now_iso
 from trashure.training.keras_parts import Echo, TrainingCancelled, phase, save_model_atomic
 from trashure.training.prepared import PreparedData, prepare_data
 
