@@ -62,11 +62,11 @@ def run_mode(data: list[Path], mode: str, seed: int, runs_dir: str, **overrides)
 
 def print_table(results: list[dict]) -> None:
     sources = sorted({s for r in results for s in r["per_source"]})
-    print("| seed | mode | wall time (s) | decode | features | train | epochs | test accuracy | "
+    print("| seed | mode | wall time (s) | check | features | train | epochs | test accuracy | "
           + " | ".join(sources) + " | test loss |")
     print("|---:|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(sources) + "---:|")
     for r in results:
-        print(f"| {r['seed']} | {r['mode']} | {r['wall_s']:.1f} | {r['decode_s']:.1f} | {r['features_s']:.1f} | "
+        print(f"| {r['seed']} | {r['mode']} | {r['wall_s']:.1f} | {r['data_s']:.1f} | {r['features_s']:.1f} | "
               f"{r['train_s']:.1f} | {r['epochs']} | {r['accuracy']:.2%} | "
               + " | ".join(f"{r['per_source'].get(s, float('nan')):.2%}" for s in sources) + f" | {r['loss']:.4f} |")
 

@@ -31,7 +31,7 @@ def choose_sample(path: str) -> None:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def gallery_photos(paths: tuple[str, ...], signature: tuple) -> dict[str, list[str]]:
-    from trashure.data import sample_photos
+    from trashure.fingerprints import sample_photos
 
     return {c: [str(p) for p in ps] for c, ps in sample_photos(list(paths), per_class=3).items()}
 

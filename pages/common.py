@@ -94,10 +94,9 @@ def active_classifier():
 
 @st.cache_data(show_spinner="Checking every photo…", max_entries=4)
 def dataset_report(paths: tuple[str, ...], signature: tuple) -> dict:
-    from trashure.data import inspect_dataset
-    from trashure.health import exact_duplicates
+    from trashure.health import inspect_dataset
 
-    return {**inspect_dataset(list(paths)), "duplicates": exact_duplicates(list(paths))}
+    return inspect_dataset(list(paths))
 
 
 @st.cache_data(show_spinner=False, max_entries=4)

@@ -118,14 +118,19 @@ def samples_ui(listing: dict[str, list[str]]) -> None:
 
 
 def duplicates_ui(report: dict) -> None:
-    dup = report.get("duplicates") or {}
-    if not dup.get("n_groups"):
-        st.caption("No two photos have the same bytes. Near-duplicates and suspect labels: the Explore page.")
+    exact, near = report["exact_duplicates"], report["near_duplicates"]
+    if not near["n_groups"]:
+        st.caption("No duplicates or near-duplicates. Suspect labels and a map of the photos: the Explore page.")
         return
-    st.warning(f"{dup['n_groups']} groups of identical photos: {dup['conflicts']} with different labels, "
-               f"{dup['leaking']} spread over train and test. Near-duplicates and suspect labels: the Explore page.")
+    st.warning(f"{exact['n_groups']} groups of identical photos ({exact['conflicts']} with different labels) and "
+               f"{near['n_groups']} groups of near-duplicates ({near['conflicts']} with different labels, "
+               f"{near['across_folders']} across folders). A plain split would spread {near['spread_plain']} of "
+               "them over training and validation/test; training keeps each group in one part (leakage-safe split).")
     st.dataframe(pd.DataFrame([{"files": ", ".join(g["files"]), "classes": ", ".join(g["classes"]),
-                                "parts": ", ".join(g["parts"]) or "–"} for g in dup["groups"]]), hide_index=True)
+                                "label conflict": g["conflict"],
+                                "plain split": ", ".join(g.get("parts_plain", [])) or "–",
+                                "leakage-safe split": ", ".join(g.get("parts_leakage_safe", [])) or "–"}
+                               for g in near["groups"]]), hide_index=True)
 
 
 def problems_ui(report: dict) -> None:

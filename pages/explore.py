@@ -82,11 +82,11 @@ def map_ui(facts: dict, features: np.ndarray) -> None:
 
 
 def duplicates_ui(facts: dict, features: np.ndarray, shas: list[str]) -> None:
-    from trashure.health import duplicate_groups, near_duplicate_groups
+    from trashure.health import duplicate_groups, similar_feature_groups
 
     threshold = st.slider("Near-duplicate when the features' cosine similarity is at least", 0.90, 0.995, 0.97, 0.005)
     for title, groups in (("Exact duplicates (same bytes)", duplicate_groups(shas)),
-                          ("Near-duplicates (same object, crop or re-encode)", near_duplicate_groups(features, threshold))):
+                          ("Similar by the model's features (same object, crop or re-encode)", similar_feature_groups(features, threshold))):
         rows = [{"photos": len(g), "files": ", ".join(facts["file"][i] for i in g),
                  "classes": ", ".join(sorted({facts["class"][i] for i in g})),
                  "label conflict": len({facts["class"][i] for i in g}) > 1,
@@ -99,7 +99,9 @@ def duplicates_ui(facts: dict, features: np.ndarray, shas: list[str]) -> None:
             worst = sorted(groups, key=lambda g: -len({facts["split"][i] for i in g}))[:3]
             for g in worst:
                 gallery_ui([facts["path"][i] for i in g][:6], [f"{facts['split'][i]} · {facts['file'][i]}" for i in g][:6])
-    st.caption("A group split over train and test lets the model be tested on a photo it trained on.")
+    st.caption("A group split over train and test lets the model be tested on a photo it trained on. The split "
+               "a run makes keeps every group of near-duplicates by perceptual hash in one part (see the Dataset "
+               "page); groups by features are looser, and worth a look when they leak.")
 
 
 def suspects_ui(facts: dict, features: np.ndarray) -> None:

@@ -31,6 +31,10 @@ def options_ui() -> TrainConfig | None:
         balanced = cols[1].checkbox("Balanced classes", defaults.class_weighting == "balanced",
                                     help="Every class weighs the same in the loss (the merged data is far from "
                                          "balanced).")
+        leakage_safe = cols[1].checkbox("Leakage-safe split", defaults.leakage_safe_split,
+                                        help="Near-duplicate photos (same bytes, or the same picture re-encoded, "
+                                             "resized or shot again) stay in one part of the split, so the test "
+                                             "never holds a copy of a training photo.")
         flip = cols[2].checkbox("Horizontal flip", defaults.augment_flip)
         rotation = cols[2].slider("Rotation (± degrees)", 0, 45, int(defaults.augment_rotation_degrees))
         brightness = cols[2].slider("Brightness (± fraction)", 0.0, 0.5, defaults.augment_brightness, 0.05)
@@ -55,7 +59,7 @@ def options_ui() -> TrainConfig | None:
                            augmented_views=int(views), class_weighting="balanced" if balanced else "none",
                            paste_probability=float(paste), photo_noise=noise, fine_tune_blocks=int(blocks),
                            fine_tune_epochs=int(ft_epochs), fine_tune_learning_rate=float(ft_lr),
-                           fine_tune_patience=int(ft_patience))
+                           fine_tune_patience=int(ft_patience), leakage_safe_split=leakage_safe)
     except ValueError as exc:
         st.error(str(exc))
         return None

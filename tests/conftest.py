@@ -82,19 +82,24 @@ def photo(colour: tuple[int, int, int], size: tuple[int, int] = (64, 48), seed: 
     """A small photo-like image: a coloured object on a light, noisy background."""
     rng = np.random.default_rng(seed)
     w, h = size
-    pixels = np.full((h, w, 3), 235, dtype=np.int16) + rng.integers(-12, 12, (h, w, 3))
+    # Uneven light (a random 6x6 field, smoothly enlarged): photos differ in their coarse structure, as real
+    # ones do; with a flat background a perceptual hash would call many of them near-duplicates.
+    light = Image.fromarray(rng.integers(0, 120, (6, 6)).astype(np.uint8), "L").resize((w, h), Image.BILINEAR)
+    pixels = (np.full((h, w, 3), 123, dtype=np.int16) + np.asarray(light, np.int16)[..., None]
+              + rng.integers(-12, 12, (h, w, 3)))
     x0, y0 = rng.integers(0, max(w // 3, 1)), rng.integers(0, max(h // 3, 1))
     pixels[y0:y0 + h // 2, x0:x0 + w // 2] = np.array(colour) + rng.integers(-20, 20, 3)
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
 
 
-def make_dataset(root: Path, per_class: int = 10, classes=CLASSES, fmt: str = "JPEG") -> Path:
+def make_dataset(root: Path, per_class: int = 10, classes=CLASSES, fmt: str = "JPEG", salt: str = "") -> Path:
+    """Class folders of synthetic photos; the same arguments make the same photos (salt: other ones)."""
     for c in classes:
         (root / c).mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
             ext = {"JPEG": "jpg", "PNG": "png"}[fmt]
             # crc32, not hash(): the same photos in every interpreter, so a failure can be reproduced.
-            photo(CLASS_COLOURS.get(c, (128, 128, 128)), seed=zlib.crc32(f"{c}/{i}".encode()) % 10_000).save(
+            photo(CLASS_COLOURS.get(c, (128, 128, 128)), seed=zlib.crc32(f"{salt}{c}/{i}".encode()) % 10_000).save(
                 root / c / f"{c}_{i:03d}.{ext}", fmt)
     return root
 

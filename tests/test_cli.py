@@ -218,11 +218,18 @@ def test_inspect_reports_exact_duplicates_conflicts_and_leakage(tmp_path):
     root = make_dataset(tmp_path / "data", per_class=20)
     shutil.copy(root / "can" / "can_003.jpg", root / "other" / "dup_of_can_003.jpg")
     report = json.loads(cli("inspect", root, "--json").stdout)
-    (group,) = report["duplicates"]["groups"]
+    exact = report["exact_duplicates"]
+    (group,) = exact["groups"]
     assert sorted(group["files"]) == ["data/can/can_003.jpg", "data/other/dup_of_can_003.jpg"]
-    assert group["conflict"] and report["duplicates"]["conflicts"] == 1
-    assert group["leaks"] == (len(group["parts"]) > 1 and ("test" in group["parts"] or "val" in group["parts"]))
-    assert "Exact duplicates: 1 groups (1 with different labels" in cli("inspect", root).stdout
+    assert group["conflict"] and exact["conflicts"] == 1 and exact["n_photos"] == 2
+    assert len(group["parts_leakage_safe"]) == 1  # the split training makes keeps the pair together
+    near = report["near_duplicates"]
+    assert near["spread_leakage_safe"] == 0 and near["spread_plain"] >= 0
+    assert any(sorted(g["files"]) == sorted(group["files"]) or set(group["files"]) <= set(g["files"])
+               for g in near["groups"])  # every exact duplicate is a near-duplicate too
+    text = cli("inspect", root).stdout
+    assert "Exact duplicates: 1 groups of 2 photos (1 with different labels" in text
+    assert "Near-duplicates (perceptual hashes <= 6 bits apart" in text
 
 
 def test_predict_takes_folders_and_writes_a_csv(tmp_path):

@@ -5,7 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import CLASSES, make_dataset, photo
-from trashure.data import (Dataset, decode_dataset, discover_classes, inspect_dataset, scan_dataset,
+from trashure.health import inspect_dataset
+from trashure.data import (Dataset, decode_dataset, discover_classes, scan_dataset,
                            split_dataset)
 from trashure.errors import DatasetError
 

@@ -20,11 +20,11 @@ pytestmark = [pytest.mark.slow]
 
 
 def split_records(data_dirs):
-    from trashure.data import scan_sources, split_dataset
+    from trashure.fingerprints import checked_dataset, split_for
     from trashure.modelfile import read_card
 
     config = TrainConfig.from_dict(read_card(DEFAULT_MODEL_PATH)["training"])
-    return split_dataset(scan_sources(data_dirs, CLASSES), config.seed).test
+    return split_for(*checked_dataset(data_dirs, CLASSES), config).test
 
 
 @pytest.fixture(scope="module")

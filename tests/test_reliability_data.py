@@ -13,7 +13,7 @@ from PIL import Image
 
 from conftest import cli, encoded, photo
 from trashure.config import TrainConfig
-from trashure.data import decode_dataset, scan_dataset, split_dataset
+from trashure.data import decode_dataset, scan_dataset
 from trashure.errors import DatasetError
 from trashure.training import prepare_data
 
@@ -173,12 +173,12 @@ def test_folders_that_cannot_train(tmp_path, case, words):
 def test_the_split_of_a_messy_folder_is_stable(tmp_path):
     messy_folder(tmp_path / "messy")
     (tmp_path / "messy" / "plastic_bottle").rmdir()
-    from trashure.data import decode_dataset
+    from trashure.fingerprints import checked_dataset, photo_split
 
     a = prepare_data(tmp_path / "messy", TrainConfig()).split
-    readable = scan_dataset(tmp_path / "messy")
-    decode_dataset(readable)  # drops the unreadable photos, as training does
-    b = split_dataset(readable, 42)
+    readable, fingerprints = checked_dataset(tmp_path / "messy")  # drops the unreadable photos, as training does
+    assert len(readable.records) == len(a.train + a.val + a.test) and readable.problems
+    b = photo_split(readable, fingerprints, 42)
     # A run's split is the split of the readable photos: the same photos in the same parts, every time.
     for part in ("train", "val", "test"):
         assert [r.relpath for r in a.part(part)] == [r.relpath for r in b.part(part)]

@@ -92,12 +92,18 @@ def test_metrics_per_source_and_wilson_interval():
 
 
 def test_sample_photos_come_from_unseen_parts_in_turn_from_each_source(tmp_path):
-    from trashure.data import sample_photos
+    from trashure.fingerprints import sample_photos
 
-    a, b = make_dataset(tmp_path / "a", per_class=20), make_dataset(tmp_path / "b", per_class=20)
+    import shutil
+
+    a, b = make_dataset(tmp_path / "a", per_class=20), make_dataset(tmp_path / "b", per_class=20, salt="b")
     split = split_dataset(scan_sources([a, b]))
     unseen = {r.path for r in split.test + split.val}
+    # A copy in b of a photo of a: a model might have trained on either, so neither is shown.
+    first = sample_photos([a, b], per_class=4)["can"][0]
+    shutil.copy(first, b / "can" / "copy.jpg")
     samples = sample_photos([a, b], per_class=4)
+    assert first not in samples["can"] and b / "can" / "copy.jpg" not in samples["can"]
     assert list(samples) == list(CLASSES)
     for name, paths in samples.items():
         assert len(paths) == 4 and all(p in unseen for p in paths)

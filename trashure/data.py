@@ -15,7 +15,7 @@ import numpy as np
 
 from trashure.config import IMAGE_EXTENSIONS, IMAGE_SIZE
 from trashure.errors import DatasetError, ImageLoadError
-from trashure.images import load_array, open_image, oriented_size
+from trashure.images import load_array
 
 SPLITS = ("train", "val", "test")
 T = TypeVar("T")
@@ -290,13 +290,6 @@ def scan_dataset(root: str | Path, classes: Sequence[str] | None = None) -> Data
     return Dataset(root, class_names, records, problems, ignored, {source: root})
 
 
-@dataclass
-class ImageCheck:
-    record: ImageRecord
-    size: tuple[int, int] | None
-    problem: str | None
-
-
 def _read(read: Callable[[Path], T], record: ImageRecord) -> T | str:
     """read(record.path), or the reason it failed as a string: one odd file never stops a scan."""
     try:
@@ -314,25 +307,6 @@ def _map_threads(fn: Callable[[ImageRecord], T], records: Sequence[ImageRecord],
         return list(pool.map(fn, records))
 
 
-def check_images(records: Sequence[ImageRecord], workers: int | None = None) -> list[ImageCheck]:
-    """Fully decode every photo and report its shown size or its problem."""
-    results = _map_threads(lambda r: _read(lambda p: oriented_size(open_image(p)), r), records, workers)
-    return [ImageCheck(r, None, res) if isinstance(res, str) else ImageCheck(r, res, None)
-            for r, res in zip(records, results)]
-
-
-def verified_dataset(data: str | Path | Sequence[str | Path],
-                     classes: Sequence[str] | None = None) -> tuple[Dataset, list[ImageCheck]]:
-    """scan_sources, then decode every photo; unreadable ones move from records to problems."""
-    dataset = scan_sources(data, classes)
-    checks = check_images(dataset.records)
-    dataset.records = [c.record for c in checks if c.problem is None]
-    # Merged folders name a file by its folder too, as scan_sources names the files it skips.
-    prefix = (lambda r: f"{r.source}/") if len(dataset.roots) > 1 else (lambda r: "")
-    dataset.problems += [FileProblem(prefix(c.record) + c.record.relpath, c.problem) for c in checks if c.problem]
-    return dataset, checks
-
-
 def decode_dataset(dataset: Dataset, size: int = IMAGE_SIZE, workers: int | None = None) -> np.ndarray:
     """Decode every photo to an (n, size, size, 3) uint8 array. Photos that fail move from
     dataset.records to dataset.problems; the array rows follow the remaining dataset.records."""
@@ -343,6 +317,26 @@ def decode_dataset(dataset: Dataset, size: int = IMAGE_SIZE, workers: int | None
     if not good:
         return np.empty((0, size, size, 3), dtype=np.uint8)
     return np.stack([a for _, a in good])
+
+
+def decode_records(records: Sequence[ImageRecord], size: int = IMAGE_SIZE, workers: int | None = None) -> np.ndarray:
+    """Decode photos already checked (e.g. fingerprinted) into one preallocated (n, size, size, 3) uint8
+    array; a photo that fails now (changed since the check) raises DatasetError naming it."""
+    out = np.empty((len(records), size, size, 3), dtype=np.uint8)
+
+    def fill(i: int) -> str | None:
+        result = _read(lambda p: load_array(p, size), records[i])
+        if isinstance(result, str):
+            return result
+        out[i] = result
+        return None
+
+    with ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 2) * 2)) as pool:
+        for record, problem in zip(records, pool.map(fill, range(len(records)))):
+            if problem:
+                raise DatasetError(f"{_short(record.path)}: {problem} (it changed after the photos were checked; "
+                                   "run again, or remove it)")
+    return out
 
 
 def _order_key(record: ImageRecord, seed: int) -> str:
@@ -362,13 +356,16 @@ def min_photos_per_class(val_fraction: float, test_fraction: float) -> int:
 
 
 def split_dataset(dataset: Dataset, seed: int = 42, val_fraction: float = 0.1,
-                  test_fraction: float = 0.1) -> Split:
+                  test_fraction: float = 0.1, groups: Sequence[Sequence[int]] | None = None) -> Split:
     """Deterministic split, stratified by class and by source: each (source, class) group is divided
     80/10/10 on its own, so every source keeps its proportions and a folder's part of a merged split is
     the split that folder would get alone.
 
     The order within a group comes from a seeded hash of each photo's relative path, so the split
     does not depend on the order files are listed in. A group too small to divide goes to training.
+
+    groups: indices into dataset.records of photos that must share a part (near-duplicates, see
+    trashure.fingerprints); each such group joins the part of its first member in the seeded order.
     """
     needed = min_photos_per_class(val_fraction, test_fraction)
     too_few = {c: n for c, n in dataset.counts().items() if n < needed}
@@ -378,12 +375,12 @@ def split_dataset(dataset: Dataset, seed: int = 42, val_fraction: float = 0.1,
             f"Too few usable photos for a stratified train/validation/test split: {detail}; "
             f"each class needs at least {needed} (and realistically 20 or more). Add photos or "
             "remove the class folder.")
-    groups: dict[tuple[str, int], list[ImageRecord]] = {}
+    strata: dict[tuple[str, int], list[ImageRecord]] = {}
     for r in dataset.records:
-        groups.setdefault((r.source, r.label), []).append(r)
+        strata.setdefault((r.source, r.label), []).append(r)
     split = Split([], [], [])
-    for key in sorted(groups):
-        members = sorted(groups[key], key=lambda r: _order_key(r, seed))
+    for key in sorted(strata):
+        members = sorted(strata[key], key=lambda r: _order_key(r, seed))
         if len(members) < needed:
             split.train += members
             continue
@@ -391,74 +388,15 @@ def split_dataset(dataset: Dataset, seed: int = 42, val_fraction: float = 0.1,
         split.train += members[:n_train]
         split.val += members[n_train:n_train + n_val]
         split.test += members[n_train + n_val:]
-    return split
+    return _keep_together(split, dataset, groups, seed) if groups else split
 
 
-def inspect_dataset(data: str | Path | Sequence[str | Path], classes: Sequence[str] | None = None, seed: int = 42,
-                    val_fraction: float = 0.1, test_fraction: float = 0.1) -> dict:
-    """Everything a person wants to know before training, for one data folder or several merged:
-    counts (overall and per source), bad files, sizes, the split."""
-    dataset, checks = verified_dataset(data, classes)
-    sizes = Counter(c.size for c in checks if c.size)
-    counts = dataset.counts()
-    report: dict = {
-        "data_dir": ", ".join(str(r) for r in dataset.roots.values()),
-        "data_dirs": [str(r) for r in dataset.roots.values()],
-        "classes": list(dataset.classes),
-        "counts": counts,
-        "counts_per_source": dataset.counts_per_source(),
-        "n_images": len(dataset.records),
-        "unreadable": [{"file": p.path, "reason": p.reason} for p in dataset.problems],
-        "ignored": [{"file": p.path, "reason": p.reason} for p in dataset.ignored],
-        "image_sizes": [{"width": w, "height": h, "count": n} for (w, h), n in sizes.most_common()],
-        "imbalance_ratio": (max(counts.values()) / min(counts.values())) if counts and min(counts.values()) else None,
-    }
-    try:
-        split = split_dataset(dataset, seed, val_fraction, test_fraction)
-        report["split"] = split.sizes_per_class(dataset.classes)
-        report["split_error"] = None
-    except DatasetError as exc:
-        report["split"] = None
-        report["split_error"] = str(exc)
-    report["training_error"] = report["split_error"]
-    if len(dataset.classes) < 2:
-        report["training_error"] = (f"training needs at least two classes; {report['data_dir']} has one "
-                                    f"({', '.join(dataset.classes)}). Add it to folders with the other classes.")
-    return report
-
-
-def sample_photos(data: str | Path | Sequence[str | Path], per_class: int = 3, seed: int = 42) -> dict[str, list[Path]]:
-    """A few photos of each class for a demo gallery, taken in turn from each source: from the test part
-    of the split, then the validation part (photos a model trained with this seed has not learnt from);
-    from all photos when the folder is too small to split. Listing only, no decoding."""
-    dataset = scan_sources(data)
-    try:
-        split = split_dataset(dataset, seed)
-        parts = [split.test, split.val]
-    except DatasetError:
-        parts = [dataset.records]
-    out: dict[str, list[Path]] = {}
-    for name in dataset.classes:
-        picked: list[Path] = []
-        for records in parts:
-            picked += _round_robin_by_source([r for r in records if r.class_name == name], seed,
-                                             per_class - len(picked))
-        out[name] = picked
-    return out
-
-
-def _round_robin_by_source(records: list[ImageRecord], seed: int, n: int) -> list[Path]:
-    by_source: dict[str, list[ImageRecord]] = {}
-    for r in sorted(records, key=lambda r: _order_key(r, seed)):
-        by_source.setdefault(r.source, []).append(r)
-    queues = [iter(v) for _, v in sorted(by_source.items())]
-    picked: list[Path] = []
-    while queues and len(picked) < n:
-        for q in list(queues):
-            r = next(q, None)
-            if r is None:
-                queues.remove(q)
-            elif len(picked) < n:
-                picked.append(r.path)
-    return picked
-
+def _keep_together(split: Split, dataset: Dataset, groups: Sequence[Sequence[int]], seed: int) -> Split:
+    part_of = {id(r): name for name in ("train", "val", "test") for r in split.part(name)}
+    for group in groups:
+        records = [dataset.records[i] for i in group]
+        leader = min(records, key=lambda r: _order_key(r, seed))
+        for r in records:
+            part_of[id(r)] = part_of[id(leader)]
+    ordered = split.train + split.val + split.test
+    return Split(*([r for r in ordered if part_of[id(r)] == name] for name in ("train", "val", "test")))

@@ -79,8 +79,9 @@ def evaluate_folder(model_path, data_dirs, split: str = "test", classes: Sequenc
     """Evaluate a saved model on one data folder or several: their test split (the card's seed and
     fractions, so the same photos as in training) or all photos; overall, per class and per source."""
     from trashure.config import TrainConfig
-    from trashure.data import data_dirs_list, decode_dataset, scan_sources, split_dataset
+    from trashure.data import data_dirs_list, decode_records
     from trashure.errors import DatasetError
+    from trashure.fingerprints import checked_dataset, split_for
     from trashure.prediction import load_model_and_card
 
     if split not in ("test", "val", "train", "all"):
@@ -88,16 +89,12 @@ def evaluate_folder(model_path, data_dirs, split: str = "test", classes: Sequenc
     dirs = data_dirs_list(data_dirs)
     model, card, classes = load_model_and_card(model_path, classes)
     config = TrainConfig.from_dict(card.get("training", {}))
-    dataset = scan_sources(dirs, classes, allow_missing=True)  # a folder of cans alone is a fair test set
-    images = decode_dataset(dataset, int(model.input_shape[1]))
-    records = dataset.records
-    if split != "all":
-        part = split_dataset(dataset, config.seed, config.val_fraction, config.test_fraction).part(split)
-        row = {(r.source, r.relpath): i for i, r in enumerate(records)}
-        images = images[[row[(r.source, r.relpath)] for r in part]] if part else images[:0]
-        records = part
+    # A folder of cans alone is a fair test set. The split is the one the model was trained with.
+    dataset, fingerprints = checked_dataset(dirs, classes, allow_missing=True)
+    records = dataset.records if split == "all" else split_for(dataset, fingerprints, config).part(split)
     if not records:
         raise DatasetError(f"no readable photos to evaluate in {', '.join(map(str, dirs))} ({split} split)")
+    images = decode_records(records, int(model.input_shape[1]))
     probabilities = predict_arrays(model, images)
     labels = np.array([r.label for r in records])
     result = metrics_from_probabilities(probabilities, labels, classes)

@@ -89,15 +89,16 @@ def metadata(fmt: str, classes: Sequence[str], input_scale: int, card: dict[str,
 def split_part(card: dict[str, Any], data_dir, part: str) -> list:
     """The records of one part (train/val/test) of the split the card's model was trained with."""
     from trashure.config import TrainConfig
-    from trashure.data import data_dirs_list, scan_sources, split_dataset
+    from trashure.data import data_dirs_list
+    from trashure.fingerprints import checked_dataset, split_for
 
     dirs = data_dirs_list(data_dir) if data_dir else []
     if not dirs or not all(Path(d).is_dir() for d in dirs):
         raise ExportError("this needs the real photos the model was trained on: give --data DATA_DIR "
                           "(the folder or folders the model was trained on)")
     config = TrainConfig.from_dict(card.get("training", {}))
-    dataset = scan_sources(dirs, card.get("classes"))
-    return split_dataset(dataset, config.seed, config.val_fraction, config.test_fraction).part(part)
+    dataset, fingerprints = checked_dataset(dirs, card.get("classes"))
+    return split_for(dataset, fingerprints, config).part(part)
 
 
 def _load_records(records) -> tuple[np.ndarray, np.ndarray]:

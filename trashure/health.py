@@ -5,24 +5,63 @@ Nothing is deleted or moved: these functions only report, so that a person decid
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from trashure.data import Dataset, Split
+from trashure.errors import DatasetError
+
+
+def inspect_dataset(data: str | Path | Sequence[str | Path], classes: Sequence[str] | None = None, seed: int = 42,
+                    val_fraction: float = 0.1, test_fraction: float = 0.1) -> dict[str, Any]:
+    """Everything a person wants to know before training, for one data folder or several merged: counts
+    (overall and per source), unreadable files, sizes, exact and near-duplicates, and the split a training
+    run makes (leakage-safe). Every photo is read and checked; none is decoded at full size."""
+    from trashure.fingerprints import checked_dataset, duplicate_report, photo_split
+
+    dataset, fingerprints = checked_dataset(data, classes)
+    sizes = Counter((fp.width, fp.height) for fp in fingerprints)
+    counts = dataset.counts()
+    report: dict[str, Any] = {
+        "data_dir": ", ".join(str(r) for r in dataset.roots.values()),
+        "data_dirs": [str(r) for r in dataset.roots.values()],
+        "classes": list(dataset.classes),
+        "counts": counts,
+        "counts_per_source": dataset.counts_per_source(),
+        "n_images": len(dataset.records),
+        "unreadable": [{"file": p.path, "reason": p.reason} for p in dataset.problems],
+        "ignored": [{"file": p.path, "reason": p.reason} for p in dataset.ignored],
+        "image_sizes": [{"width": w, "height": h, "count": n} for (w, h), n in sizes.most_common()],
+        "imbalance_ratio": (max(counts.values()) / min(counts.values())) if counts and min(counts.values()) else None,
+        **duplicate_report(dataset, fingerprints, seed, val_fraction, test_fraction),
+    }
+    try:
+        split = photo_split(dataset, fingerprints, seed, val_fraction, test_fraction)
+        report["split"] = split.sizes_per_class(dataset.classes)
+        report["split_error"] = None
+    except DatasetError as exc:
+        report["split"] = None
+        report["split_error"] = str(exc)
+    report["split_policy"] = "leakage-safe: near-duplicate groups kept in one part"
+    report["training_error"] = report["split_error"]
+    if len(dataset.classes) < 2:
+        report["training_error"] = (f"training needs at least two classes; {report['data_dir']} has one "
+                                    f"({', '.join(dataset.classes)}). Add it to folders with the other classes.")
+    return report
 
 
 def photo_table(data, seed: int = 42) -> tuple[dict[str, list], np.ndarray, list[str]]:
-    """Every photo of one data folder or several, one row each: ({file, path, class, label, source, split,
-    classes}, (n, 1280) pooled features from the persistent cache, content sha256s)."""
-    from trashure.data import scan_sources, split_dataset
-    from trashure.errors import DatasetError
+    """Every readable photo of one data folder or several, one row each: ({file, path, class, label, source,
+    split, classes}, (n, 1280) pooled features from the persistent cache, content sha256s). The split is
+    the one a training run with this seed makes."""
     from trashure.features import pooled_features
+    from trashure.fingerprints import checked_dataset, photo_split
 
-    dataset = scan_sources(data)
+    dataset, fingerprints = checked_dataset(data)
     try:
-        split = split_dataset(dataset, seed)
+        split = photo_split(dataset, fingerprints, seed)
         part = {(r.source, r.relpath): p for p in ("train", "val", "test") for r in split.part(p)}
     except DatasetError:
         part = {}
@@ -35,25 +74,6 @@ def photo_table(data, seed: int = 42) -> tuple[dict[str, list], np.ndarray, list
     return table, features, shas
 
 
-def exact_duplicates(data, seed: int = 42) -> dict[str, Any]:
-    """Photos of one data folder or several with the same bytes: the groups, how many mix labels, and how
-    many the split spreads over train and test (leakage). Reads the files, decodes nothing."""
-    from trashure.data import _map_threads, _read, scan_sources, split_dataset
-    from trashure.errors import DatasetError
-    from trashure.weights import sha256_file
-
-    dataset = scan_sources(data)
-    try:
-        split = split_dataset(dataset, seed)
-    except DatasetError:
-        split = None
-    shas = _map_threads(lambda r: _read(sha256_file, r), dataset.records)
-    readable = [(i, s) for i, s in enumerate(shas) if len(s) == 64]
-    groups = describe_groups(duplicate_groups([s for _, s in readable], [i for i, _ in readable]), dataset, split)
-    return {"groups": groups, "n_groups": len(groups), "conflicts": sum(g["conflict"] for g in groups),
-            "leaking": sum(g["leaks"] for g in groups)}
-
-
 def duplicate_groups(keys: Sequence[str], indices: Sequence[int] | None = None) -> list[list[int]]:
     """Groups (2 or more) of photos sharing a key (e.g. the content sha256: exact duplicates)."""
     groups: dict[str, list[int]] = defaultdict(list)
@@ -62,9 +82,10 @@ def duplicate_groups(keys: Sequence[str], indices: Sequence[int] | None = None) 
     return [g for g in groups.values() if len(g) > 1]
 
 
-def near_duplicate_groups(features: np.ndarray, threshold: float = 0.97) -> list[list[int]]:
+def similar_feature_groups(features: np.ndarray, threshold: float = 0.97) -> list[list[int]]:
     """Groups of photos whose pooled features have a cosine similarity of at least threshold (linked
-    transitively): the same object photographed twice, a crop, a re-encode."""
+    transitively): the same object photographed twice, a crop, a re-encode; looser than the perceptual
+    hash of trashure.fingerprints (which the split uses), as it sees what the model sees."""
     unit = features / (np.linalg.norm(features, axis=1, keepdims=True) + 1e-8)
     parent = list(range(len(unit)))
 
@@ -84,27 +105,6 @@ def near_duplicate_groups(features: np.ndarray, threshold: float = 0.97) -> list
     for i in range(len(unit)):
         groups[root(i)].append(i)
     return [g for g in groups.values() if len(g) > 1]
-
-
-def describe_groups(groups: list[list[int]], dataset: Dataset, split: Split | None = None) -> list[dict[str, Any]]:
-    """Each group with its photos, and whether it mixes classes (a label conflict), folders, or parts of
-    the split (leakage: the same photo trained on and tested on)."""
-    part_of = {}
-    if split is not None:
-        part_of = {(r.source, r.relpath): p for p in ("train", "val", "test") for r in split.part(p)}
-    out = []
-    for group in groups:
-        records = [dataset.records[i] for i in group]
-        parts = {part_of.get((r.source, r.relpath)) for r in records} - {None}
-        out.append({
-            "files": [f"{r.source}/{r.relpath}" for r in records],
-            "classes": sorted({r.class_name for r in records}),
-            "conflict": len({r.class_name for r in records}) > 1,
-            "across_folders": len({r.source for r in records}) > 1,
-            "parts": sorted(parts),
-            "leaks": "test" in parts and len(parts) > 1 or "val" in parts and "train" in parts,
-        })
-    return out
 
 
 def suspect_labels(features: np.ndarray, labels: np.ndarray, classes: Sequence[str], folds: int = 5,

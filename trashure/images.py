@@ -38,8 +38,11 @@ def _too_big(name: str, size: str) -> str:
             "scan); refused without decoding. Resize it first.")
 
 
-def open_image(source: ImageSource) -> Image.Image:
-    """Open and fully decode a photo; raise ImageLoadError with the reason if that fails."""
+def open_image(source: ImageSource, draft: tuple[int, int] | None = None) -> Image.Image:
+    """Open and fully decode a photo; raise ImageLoadError with the reason if that fails.
+
+    draft: decode a JPEG at a reduced scale no smaller than this size (every byte is still read, so a
+    truncated file still fails); `oriented_size` still reports the full size."""
     if isinstance(source, Image.Image):
         return source
     name = _describe(source)
@@ -71,6 +74,9 @@ def open_image(source: ImageSource) -> Image.Image:
             if width * height > MAX_PIXELS:
                 raise ImageLoadError(_too_big(name, f"{width}x{height} pixels"))
             image.seek(0)  # animated GIF/WebP: the first frame
+            if draft is not None:
+                image.draft("RGB", draft)
+                image.info["full_size"] = (width, height)
             image.load()
         return image
     except ImageLoadError:
@@ -135,8 +141,8 @@ def load_array(source: ImageSource, size: int = IMAGE_SIZE) -> np.ndarray:
 
 
 def oriented_size(image: Image.Image) -> tuple[int, int]:
-    """(width, height) as the photo is shown, after its EXIF orientation."""
-    width, height = image.size
+    """(width, height) as the photo is shown, after its EXIF orientation (at full size after a draft)."""
+    width, height = image.info.get("full_size", image.size)
     try:
         orientation = image.getexif().get(0x0112, 1)
     except Exception:

@@ -66,9 +66,7 @@ def _views_from_cache_or_run(model, data: PreparedData, config: TrainConfig, run
     base, cut and view settings), else extracted now and kept for the next run."""
     from trashure.config import BASE_WEIGHTS_PATH
     from trashure.features import ViewCache, views_key
-    from trashure.weights import sha256_file
-
-    shas = {part: [sha256_file(r.path) for r in data.split.part(part)] for part in ("train", "val", "test")}
+    shas = {part: data.content_sha256(part) for part in ("train", "val", "test")}
     key = views_key(shas, config, blocks, Path(weights_path or BASE_WEIGHTS_PATH))
     cache = ViewCache()
     cached = cache.get(key)

@@ -101,7 +101,7 @@ def _train_into(run: Run, data_dirs: list[Path], config: TrainConfig, echo: Echo
     t0 = time.time()
     phase(run, echo, "data", "reading photos from " + ", ".join(str(d) for d in data_dirs))
     data = prepare_data(data_dirs, config)
-    decode_s = round(time.time() - t0, 3)
+    data_s = round(time.time() - t0, 3)  # listing, checking (fingerprints) and splitting; pixels come later
     classes = data.dataset.classes
     for p in data.dataset.problems:
         echo(f"  skipped {p.path}: {p.reason}")
@@ -115,7 +115,7 @@ def _train_into(run: Run, data_dirs: list[Path], config: TrainConfig, echo: Echo
     model, facts = fit(data, config, run, echo, weights_path, run.model_path)
     probabilities = facts.pop("test_probabilities")
     history, timings = facts.pop("history"), facts.pop("timings")
-    timings["decode_s"] = decode_s
+    timings["data_s"] = data_s
     metrics = metrics_from_probabilities(probabilities, data.labels["test"], classes)
     phase(run, echo, "saving", f"saving {run.model_path.name}")
     save_model_atomic(model, run.model_path, classes)
