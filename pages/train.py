@@ -31,6 +31,11 @@ def options_ui() -> TrainConfig | None:
         balanced = cols[1].checkbox("Balanced classes", defaults.class_weighting == "balanced",
                                     help="Every class weighs the same in the loss (the merged data is far from "
                                          "balanced).")
+        strategy = cols[1].selectbox(
+            "Devices (tf.distribute)", ["default", "mirrored"],
+            help="default: one device. mirrored: every GPU of this machine, a global batch split across them. "
+                 "Several machines (multiworker) start from the command line, one process each with its "
+                 "TF_CONFIG: see the README.")
         leakage_safe = cols[1].checkbox("Leakage-safe split", defaults.leakage_safe_split,
                                         help="Near-duplicate photos (same bytes, or the same picture re-encoded, "
                                              "resized or shot again) stay in one part of the split, so the test "
@@ -59,7 +64,8 @@ def options_ui() -> TrainConfig | None:
                            augmented_views=int(views), class_weighting="balanced" if balanced else "none",
                            paste_probability=float(paste), photo_noise=noise, fine_tune_blocks=int(blocks),
                            fine_tune_epochs=int(ft_epochs), fine_tune_learning_rate=float(ft_lr),
-                           fine_tune_patience=int(ft_patience), leakage_safe_split=leakage_safe)
+                           fine_tune_patience=int(ft_patience), leakage_safe_split=leakage_safe,
+                           strategy=strategy)
     except ValueError as exc:
         st.error(str(exc))
         return None
@@ -110,7 +116,11 @@ def live_run_ui(run_id: str) -> None:
     status, history = run.status(), run.history()
     state, epochs = status.get("state", "unknown"), status.get("epochs") or 1
     epoch = int(status.get("epoch") or 0)
+    config = run.config()
     st.markdown(f"#### Run `{run.id}` · {state}")
+    st.caption(f"{config.get('mode', '?')} mode · strategy {config.get('strategy', 'default')} · "
+               f"batch {config.get('batch_size', '?')} (global) · seed {config.get('seed', '?')} · "
+               + ("leakage-safe split" if config.get("leakage_safe_split") else "plain split"))
     progress_ui(status, history)
     cols = st.columns(4)
     cols[0].metric("Epoch", f"{epoch}/{epochs}" if state != "done" else f"{len(history)} run")

@@ -188,13 +188,15 @@ def test_start_on_train_page_runs_a_real_training_and_it_shows_on_results(studio
     at = open_page("pages/train.py")
     at.number_input[0].set_value(2)  # max epochs
     at.number_input[-1].set_value(1)  # augmented views
+    next(s for s in at.selectbox if s.label.startswith("Devices")).select("mirrored")  # one replica here
     next(b for b in at.button if "Start training" in b.label).click().run()
     assert not at.exception
 
     from trashure.runs import list_runs
 
     (run,) = list_runs(studio / "runs")
-    assert run.config()["epochs"] == 2
+    assert run.config()["epochs"] == 2 and run.config()["strategy"] == "mirrored"
+    assert any("strategy mirrored" in c.value for c in at.caption)  # the page says where it trains
 
     deadline = time.time() + 300
     while run.state in ("queued", "running") and time.time() < deadline:

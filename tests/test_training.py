@@ -171,7 +171,7 @@ def test_a_second_fast_run_with_other_head_settings_reuses_the_cached_views(tiny
     said: list[list[str]] = [[], [], [], []]
     train(tiny_dataset, TrainConfig(**base), runs_dir=tmp_path / "r", echo=said[0].append)
     with monkeypatch.context() as patched:  # every view is cached: not one photo is decoded
-        patched.setattr("trashure.training.prepared.decode_records",
+        patched.setattr("trashure.data.decode_records",
                         lambda *a, **k: pytest.fail("a photo was decoded though every view is cached"))
         train(tiny_dataset, TrainConfig(**{**base, "learning_rate": 3e-4, "epochs": 3}), runs_dir=tmp_path / "r",
               echo=said[1].append)

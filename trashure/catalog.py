@@ -116,6 +116,7 @@ def comparison_rows(entries: list[ModelEntry]) -> list[dict[str, Any]]:
             "test accuracy": metrics.get("accuracy"), "test loss": metrics.get("loss"),
             "epochs": metrics.get("epochs_run") if metrics.get("epochs_run") is not None else "–",
             "fine-tuned blocks": config.get("fine_tune_blocks", 0),
+            "strategy": config.get("strategy", "default"),
             "seed": config.get("seed", "–"), "minutes": round(total_s / 60, 1) if total_s else None,
         })
     return rows

@@ -96,6 +96,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "fine_tune_blocks": args.fine_tune_blocks, "fine_tune_epochs": args.fine_tune_epochs,
         "fine_tune_learning_rate": args.fine_tune_learning_rate, "fine_tune_patience": args.fine_tune_patience,
         "class_weighting": args.class_weighting, "paste_probability": args.paste_probability,
+        "strategy": args.strategy,
     }.items() if v is not None}
     if args.plain_split:
         overrides["leakage_safe_split"] = False
@@ -112,6 +113,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     except (ValueError, TypeError) as exc:
         raise TrashureError(str(exc)) from None
     run = train(args.data, config, runs_dir=args.runs_dir, run=run)
+    if not run.dir.exists():  # a non-chief worker of a multi-worker run: the chief writes the run
+        print("worker finished; the chief wrote the run")
+        return 0
     status = run.status()
     print(f"run {run.id}: {status.get('state')} -> {run.dir}")
     return 0 if status.get("state") == "done" else 1
@@ -293,6 +297,10 @@ def _preflight(args: argparse.Namespace) -> None:
         scan_sources(args.data)
     if args.command in ("evaluate", "export") and getattr(args, "model", None):
         check_model_file(args.model)
+    if args.command == "train" and getattr(args, "strategy", None) == "multiworker":
+        from trashure.training.distribute import worker_role
+
+        worker_role("multiworker")  # TF_CONFIG present and well-formed
     if args.command == "export" and Path(args.out).exists() and not Path(args.out).is_dir():
         raise TrashureError(f"--out {args.out} is a file; give a folder (one sub-folder per format goes in it)")
 
@@ -383,6 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fine-tune-epochs", type=int)
     p.add_argument("--fine-tune-learning-rate", type=float)
     p.add_argument("--fine-tune-patience", type=int)
+    p.add_argument("--strategy", choices=["default", "mirrored", "multiworker"],
+                   help="default: one device; mirrored: every GPU here (or logical CPU device); multiworker: one "
+                        "process per machine, each with its TF_CONFIG (see the README)")
     p.add_argument("--runs-dir", default=None, help="where run folders go (default: runs/ or $TRASHURE_RUNS)")
     p.add_argument("--run-id", help=argparse.SUPPRESS)  # the dashboard starts a run it created
     p.set_defaults(func=cmd_train)

@@ -23,6 +23,9 @@ BASE_WEIGHTS_PATH = MODELS_DIR / "mobilenetv2_imagenet_notop.weights.h5"
 MODEL_FILENAME = "mobilenetv2_trashure.keras"
 MAX_FINE_TUNE_BLOCKS = 16  # MobileNetV2's inverted-residual blocks above the stem
 TFJS_TOOL_DIR = REPO_ROOT / "tools" / "tfjs"  # the TF.js converter venv and the Node runtime
+# Photos read every epoch (exact mode, validation) are decoded once and kept while they take at most this
+# much memory (trashnet4's training part: 226 MB); beyond it they stream from disk, batch by batch.
+IN_MEMORY_BYTES = int(os.environ.get("TRASHURE_IN_MEMORY_MB", "1024")) << 20
 
 
 def default_runs_dir() -> Path:
@@ -100,6 +103,10 @@ class TrainConfig:
     fine_tune_learning_rate: float = 1e-5
     fine_tune_patience: int = 3
     dense_units: int = 128
+    # Where training runs (trashure.training.distribute): one device, mirrored over this machine's devices,
+    # or multi-worker over several processes or machines (TF_CONFIG). Not part of the recipe: the same
+    # config trains the same model, a global batch of batch_size split across the replicas.
+    strategy: str = "default"
     classes: tuple[str, ...] = CLASSES
     image_size: int = IMAGE_SIZE
     extra: dict[str, Any] = field(default_factory=dict)
@@ -119,6 +126,8 @@ class TrainConfig:
             raise ValueError("learning rates must be between 0 and 1")
         if not 0 <= self.paste_probability <= 1 or not 0 <= self.scene_probability <= 1:
             raise ValueError("paste_probability and scene_probability must be between 0 and 1")
+        if self.strategy not in ("default", "mirrored", "multiworker"):
+            raise ValueError(f"strategy must be default, mirrored or multiworker, not {self.strategy!r}")
         if self.class_weighting not in ("balanced", "none"):
             raise ValueError(f"class_weighting must be 'balanced' or 'none', not {self.class_weighting!r}")
         if not 0 <= self.fine_tune_blocks <= MAX_FINE_TUNE_BLOCKS:

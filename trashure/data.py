@@ -339,6 +339,55 @@ def decode_records(records: Sequence[ImageRecord], size: int = IMAGE_SIZE, worke
     return out
 
 
+class PhotoRows:
+    """A list of photos read as rows of (size, size, 3) uint8 pixels, decoded when a row is read: len(),
+    rows[i], rows[a:b], rows[index or boolean array], batches(). Nothing stays in memory but what a caller
+    keeps, so code written for an array of photos streams a folder of any size."""
+
+    def __init__(self, records: Sequence[ImageRecord], size: int = IMAGE_SIZE) -> None:
+        self.records, self.size = list(records), size
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return (len(self.records), self.size, self.size, 3)
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.records) * self.size * self.size * 3
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, key) -> np.ndarray:
+        if isinstance(key, (int, np.integer)):
+            return decode_records([self.records[key]], self.size)[0]
+        if isinstance(key, slice):
+            return decode_records(self.records[key], self.size)
+        index = np.asarray(key)
+        if index.dtype == bool:
+            index = np.flatnonzero(index)
+        return decode_records([self.records[int(i)] for i in index], self.size)
+
+    def subset(self, start: int, stop: int) -> "PhotoRows":
+        """Rows start..stop, still undecoded (one worker's shard)."""
+        return PhotoRows(self.records[start:stop], self.size)
+
+    def batches(self, batch_size: int) -> Iterator[np.ndarray]:
+        """Consecutive batches, the next one decoded while the caller works on this one."""
+        with ThreadPoolExecutor(max_workers=1) as ahead:
+            starts = range(0, len(self.records), batch_size)
+            pending = ahead.submit(self.__getitem__, slice(0, batch_size)) if starts else None
+            for start in starts:
+                batch = pending.result()
+                nxt = start + batch_size
+                pending = ahead.submit(self.__getitem__, slice(nxt, nxt + batch_size)) if nxt < len(self) else None
+                yield batch
+
+    def load(self) -> np.ndarray:
+        """Every row at once."""
+        return decode_records(self.records, self.size)
+
+
 def _order_key(record: ImageRecord, seed: int) -> str:
     # A hash of (seed, path) orders photos independently of listing order and of other files.
     return hashlib.sha256(f"{seed}:{record.relpath}".encode()).hexdigest()

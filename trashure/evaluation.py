@@ -55,8 +55,9 @@ def metrics_per_source(probabilities: np.ndarray, labels: np.ndarray, sources: S
             for s in dict.fromkeys(sources.tolist())}
 
 
-def predict_arrays(model, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
-    """Class probabilities of a Keras model for uint8 images, batch by batch (bounded memory)."""
+def predict_arrays(model, images, batch_size: int = 32) -> np.ndarray:
+    """Class probabilities of a Keras model for uint8 images (an array, or PhotoRows decoded 256 at a time),
+    batch by batch: memory holds one chunk of pixels."""
     if len(images) == 0:
         return np.empty((0, model.output_shape[-1]), np.float32)
     outputs = [model.predict(images[start:start + 256].astype(np.float32), batch_size=batch_size, verbose=0)
@@ -79,7 +80,7 @@ def evaluate_folder(model_path, data_dirs, split: str = "test", classes: Sequenc
     """Evaluate a saved model on one data folder or several: their test split (the card's seed and
     fractions, so the same photos as in training) or all photos; overall, per class and per source."""
     from trashure.config import TrainConfig
-    from trashure.data import data_dirs_list, decode_records
+    from trashure.data import PhotoRows, data_dirs_list
     from trashure.errors import DatasetError
     from trashure.fingerprints import checked_dataset, split_for
     from trashure.prediction import load_model_and_card
@@ -94,8 +95,7 @@ def evaluate_folder(model_path, data_dirs, split: str = "test", classes: Sequenc
     records = dataset.records if split == "all" else split_for(dataset, fingerprints, config).part(split)
     if not records:
         raise DatasetError(f"no readable photos to evaluate in {', '.join(map(str, dirs))} ({split} split)")
-    images = decode_records(records, int(model.input_shape[1]))
-    probabilities = predict_arrays(model, images)
+    probabilities = predict_arrays(model, PhotoRows(records, int(model.input_shape[1])))  # streamed
     labels = np.array([r.label for r in records])
     result = metrics_from_probabilities(probabilities, labels, classes)
     result["per_source"] = metrics_per_source(probabilities, labels, [r.source for r in records], classes)

@@ -22,6 +22,7 @@ from trashure.errors import TrashureError
 from trashure.weights import sha256_file
 
 FEATURE_DIM = 1280
+VIEWS_FORMAT = 2  # 2: each batch of photos decoded once and drawn for all its views in turn
 
 
 class FeatureCache:
@@ -84,10 +85,12 @@ def _compute(paths, shas, missing, out, cache: FeatureCache, batch_size: int, on
 
     runner = frozen_runner(build_model(weights_path=cache.weights_path), 0, cache.weights_path)
     done = len(paths) - len(missing)
+    decode = ThreadPoolExecutor(max_workers=4)  # Pillow releases the GIL: decoding uses every core
     for start in range(0, len(missing), batch_size):
         chunk = missing[start:start + batch_size]
         try:
-            batch = np.stack([load_array(paths[i], cache.image_size) for i in chunk]).astype(np.float32)
+            pixels = list(decode.map(lambda i: load_array(paths[i], cache.image_size), chunk))
+            batch = np.stack(pixels).astype(np.float32)
         except TrashureError:
             batch = None
         if batch is None:  # one unreadable photo: the others of the chunk still count
@@ -105,6 +108,7 @@ def _compute(paths, shas, missing, out, cache: FeatureCache, batch_size: int, on
         done += len(chunk)
         if on_progress:
             on_progress(done, len(paths))
+    decode.shutdown()
 
 
 VIEW_SETTINGS = ("seed", "image_size", "augment_flip", "augment_rotation_degrees", "augment_brightness",
@@ -119,7 +123,9 @@ def views_key(photo_shas: dict[str, list[str]], config, blocks: int, weights_pat
     import tensorflow as tf
 
     settings = {name: getattr(config, name) for name in VIEW_SETTINGS}
-    text = repr((sorted(photo_shas.items()), sha256_file(weights_path), blocks, tf.__version__, settings))
+    # VIEWS_FORMAT changes when the same settings start to make other views (e.g. another order of draws).
+    text = repr((sorted(photo_shas.items()), sha256_file(weights_path), blocks, tf.__version__, settings,
+                 VIEWS_FORMAT))
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

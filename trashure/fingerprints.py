@@ -171,7 +171,7 @@ def near_duplicate_groups(fingerprints: Sequence[Fingerprint],
     first: dict[str, int] = {}
     for i, fp in enumerate(fingerprints):
         link(first.setdefault(fp.sha256, i), i)
-    block = 1024
+    block = max(16, 8_000_000 // max(n, 1))  # about 8 million pairs at a time: ~70 MB of temporaries
     for start in range(0, n if max_distance >= 0 else 0, block):
         distances = np.bitwise_count(hashes[start:start + block, None] ^ hashes[None, :])
         for a, b in zip(*np.nonzero(distances <= max_distance)):

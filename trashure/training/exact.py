@@ -24,27 +24,42 @@ from trashure.training.views import augmented_copies, board_masks, offline_batch
 FRESH_VIEWS = 1_000_000  # view numbers of exact mode's per-epoch augmentation, apart from fast mode's
 
 
-def _offline_transform(data: PreparedData, config: TrainConfig):
-    """batch, photo indices, epoch -> offline-augmented batch (None when the recipe has no offline step)."""
+def _in_memory_if_small(rows):
+    """The photos decoded once and kept when they fit IN_MEMORY_BYTES (every epoch reads them again);
+    beyond that, rows decoded batch by batch every epoch, in bounded memory."""
+    from trashure.config import IN_MEMORY_BYTES
+
+    return rows.load() if getattr(rows, "nbytes", 0) <= IN_MEMORY_BYTES and hasattr(rows, "load") else rows
+
+
+def _offline_transform(images, config: TrainConfig):
+    """batch, photo indices, epoch -> offline-augmented batch (None when the recipe has no offline step).
+    The board masks are found once for photos in memory, batch by batch for streamed ones."""
     settings = offline_settings(config)
     if not settings.active:
         return None
-    masks = board_masks(data.images["train"], settings)
     pool = thread_pool()
-    return lambda batch, idx, epoch: offline_batch(batch, idx, masks, settings, config.seed,
-                                                   FRESH_VIEWS + epoch, pool)
+    if isinstance(images, np.ndarray):
+        masks = board_masks(images, settings)
+        return lambda batch, idx, epoch: offline_batch(batch, idx, masks, settings, config.seed,
+                                                       FRESH_VIEWS + epoch, pool)
+
+    def streamed(batch, idx, epoch):
+        # Masks keyed by row number, as offline_batch numbers photos: the same draws as in memory.
+        masks = dict(zip(idx.tolist(), board_masks(batch, settings)))
+        return offline_batch(batch, idx, masks, settings, config.seed, FRESH_VIEWS + epoch, pool)
+    return streamed
 
 
-def validation_images(data: PreparedData, config: TrainConfig) -> np.ndarray:
+def validation_images(data: PreparedData, config: TrainConfig):
     """The validation photos and, with validation_views, their augmented copies, drawn as fast mode does."""
     from trashure.model import build_augmenter
 
     augmenter = build_augmenter(config) if config.augments else None
     offline = offline_settings(config)
     if not config.validation_views or (augmenter is None and not offline.active):
-        return data.images["val"]
-    masks = board_masks(data.images["val"], offline)
-    return augmented_copies(data.images["val"], config.validation_views, augmenter, offline, masks, config.seed + 1)
+        return _in_memory_if_small(data.images["val"])
+    return augmented_copies(data.images["val"], config.validation_views, augmenter, offline, None, config.seed + 1)
 
 
 def train_exact(model, data: PreparedData, config: TrainConfig, run: Run | None, echo: Echo,
@@ -61,11 +76,12 @@ def train_exact(model, data: PreparedData, config: TrainConfig, run: Run | None,
     compile_model(trainer, config.learning_rate)
     weights = class_weights(data.labels["train"], n_classes, config.class_weighting)
     use_weights = config.class_weighting != "none"
-    transform = _offline_transform(data, config)
+    train_images = _in_memory_if_small(data.images["train"])
+    transform = _offline_transform(train_images, config)
 
     def batches(seed: int):
         labels = data.labels["train"]
-        return ArrayBatches(data.images["train"], one_hot(labels, n_classes), config.batch_size, seed,
+        return ArrayBatches(train_images, one_hot(labels, n_classes), config.batch_size, seed,
                             weights=weights[labels] if use_weights else None, transform=transform)
 
     val_images = validation_images(data, config)
@@ -88,7 +104,7 @@ def train_exact(model, data: PreparedData, config: TrainConfig, run: Run | None,
         phase(run, echo, "fine-tuning", f"fine-tuning the top {config.fine_tune_blocks} blocks ({len(trainable)} "
               f"layers with weights) end to end for up to {config.fine_tune_epochs} epochs")
         compile_model(trainer, config.fine_tune_learning_rate)
-        val_arrays = (val_images.astype(np.float32), val_labels)
+        val_arrays = (val_images.astype(np.float32), val_labels) if isinstance(val_images, np.ndarray) else val
         result.update(run_second_stage(
             model, trainer, val_arrays, config, history,
             RunCallback(run, config.max_epochs, echo, history, FINE_TUNE_STAGE),

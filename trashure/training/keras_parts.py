@@ -190,7 +190,9 @@ def run_second_stage(model, trainer, val, config: TrainConfig, history: list, ca
     validation loss, the frozen stage's weights are kept: fine-tuning never makes the kept model worse
     on validation loss."""
     before = model.get_weights()
-    baseline = float(trainer.evaluate(*val, verbose=0, batch_size=64)[0])
+    # val: (inputs, labels) arrays, or batches of photos streamed from disk.
+    baseline = float((trainer.evaluate(*val, verbose=0, batch_size=64) if isinstance(val, tuple)
+                      else trainer.evaluate(val, verbose=0))[0])
     stopper = early_stopping(config, config.fine_tune_patience)
     callbacks = [stopper, callback] + ([checkpoint] if checkpoint is not None else [])
     trainer.fit(batches(), validation_data=val, epochs=config.fine_tune_epochs, verbose=0, shuffle=False,

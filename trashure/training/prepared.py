@@ -1,49 +1,28 @@
 """Training data: one or several data folders scanned, fingerprinted and split (by class and by source,
-near-duplicates kept together); the photos of each part are decoded only when a stage asks for them."""
+near-duplicates kept together). Each part's photos are rows decoded when a stage reads them, batch by
+batch, so memory does not grow with the number of photos."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from trashure.config import IMAGE_EXTENSIONS, TrainConfig
-from trashure.data import Dataset, ImageRecord, Split, decode_records, scan_sources
+from trashure.data import Dataset, ImageRecord, PhotoRows, Split, scan_sources
 from trashure.errors import DatasetError
 from trashure.fingerprints import Fingerprint, check_dataset, split_for
 
 SPLIT_NAMES = ("train", "val", "test")
 
 
-class DecodedParts(Mapping):
-    """part name -> (n, size, size, 3) uint8 pixels, decoded on first use: a fast run whose views are all
-    cached never decodes a photo."""
-
-    def __init__(self, split: Split, size: int) -> None:
-        self._split, self._size, self._decoded = split, size, {}
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        if name not in SPLIT_NAMES:
-            raise KeyError(name)
-        if name not in self._decoded:
-            self._decoded[name] = decode_records(self._split.part(name), self._size)
-        return self._decoded[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(SPLIT_NAMES)
-
-    def __len__(self) -> int:
-        return len(SPLIT_NAMES)
-
-
 @dataclass
 class PreparedData:
     dataset: Dataset
     split: Split
-    images: Mapping[str, np.ndarray]  # split name -> (n, 224, 224, 3) uint8, decoded when first read
+    images: dict[str, PhotoRows]  # split name -> its photos as rows of 224x224x3 pixels, decoded when read
     labels: dict[str, np.ndarray]  # split name -> (n,) int
     fingerprints: dict[tuple[str, str], Fingerprint] | None = None  # (source, relpath) -> fingerprint
 
@@ -82,4 +61,5 @@ def prepare_data(data_dirs: str | Path | Sequence[str | Path], config: TrainConf
     split = split_for(dataset, fingerprints, config)
     labels = {name: np.array([r.label for r in split.part(name)], dtype=np.int64) for name in SPLIT_NAMES}
     by_record = {(r.source, r.relpath): fp for r, fp in zip(dataset.records, fingerprints)}
-    return PreparedData(dataset, split, DecodedParts(split, config.image_size), labels, by_record)
+    images = {name: PhotoRows(split.part(name), config.image_size) for name in SPLIT_NAMES}
+    return PreparedData(dataset, split, images, labels, by_record)

@@ -13,6 +13,7 @@ from trashure.data import data_dirs_list
 from trashure.errors import TrashureError
 from trashure.files import atomic_write_csv, atomic_write_json
 from trashure.runs import Run, create_run, now_iso
+from trashure.training.distribute import WorkerRole, make_strategy, worker_role
 from trashure.training.keras_parts import Echo, TrainingCancelled, phase, save_model_atomic
 from trashure.training.prepared import PreparedData, prepare_data
 
@@ -38,12 +39,17 @@ def train(data_dirs: DataDirs, config: TrainConfig | None = None, runs_dir: str 
     config = config or TrainConfig()
     echo = echo or (lambda _msg: None)
     dirs = data_dirs_list(data_dirs)
+    role = worker_role(config.strategy)
+    # A multi-worker strategy must exist before any other TensorFlow work in the process.
+    strategy = make_strategy(config.strategy) if config.strategy != "default" else None
+    if not role.is_chief:
+        return _train_as_worker(dirs, config, echo, weights_path, strategy, role)
     run = run or create_run(config.to_dict(), dirs, runs_dir)
     t_start = time.time()
     run.update_status(state="running", pid=os.getpid(), started_at=now_iso(), started_at_unix=t_start,
                       epoch=0, epochs=config.max_epochs, phase="starting")
     try:
-        metrics = _train_into(run, dirs, config, echo, weights_path, t_start)
+        metrics = _train_into(run, dirs, config, echo, weights_path, t_start, strategy, role)
     except TrainingCancelled as exc:
         run.update_status(state="cancelled", finished_at=now_iso(), finished_at_unix=time.time(),
                           message=str(exc))
@@ -64,10 +70,31 @@ def train(data_dirs: DataDirs, config: TrainConfig | None = None, runs_dir: str 
     return run
 
 
+def _train_as_worker(dirs: list[Path], config: TrainConfig, echo: Echo, weights_path: Path | None, strategy,
+                     role: WorkerRole) -> Run:
+    """A non-chief worker of a multi-worker run: it trains in step with the chief, into a scratch run
+    folder that is removed at the end (the chief writes the real one)."""
+    import shutil
+    import tempfile
+
+    scratch = Path(tempfile.mkdtemp(prefix="trashure-worker-"))
+    run = create_run(config.to_dict(), dirs, scratch)
+    try:
+        _train_into(run, dirs, config, lambda msg: echo(f"[worker {role.index}] {msg}"), weights_path,
+                    time.time(), strategy, role)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return run
+
+
 def fit(data: PreparedData, config: TrainConfig, run: Run | None = None, echo: Echo = print,
-        weights_path: Path | None = None, checkpoint_path: Path | None = None) -> tuple[Any, dict[str, Any]]:
+        weights_path: Path | None = None, checkpoint_path: Path | None = None, strategy=None,
+        role: WorkerRole | None = None) -> tuple[Any, dict[str, Any]]:
     """Build and train a model on prepared data with the config's mode: (model, facts), where facts has
-    the history, timings, best epochs and the test photos' probabilities."""
+    the history, timings, best epochs and the test photos' probabilities. With a tf.distribute strategy,
+    the model is built, compiled and trained under its scope."""
+    import contextlib
+
     import keras
 
     from trashure.config import BASE_WEIGHTS_PATH
@@ -77,13 +104,14 @@ def fit(data: PreparedData, config: TrainConfig, run: Run | None = None, echo: E
     from trashure.training.fast import train_fast
 
     keras.utils.set_random_seed(config.seed)
-    model = build_model(data.dataset.classes, config.dense_units, weights_path=weights_path or BASE_WEIGHTS_PATH)
     history: list[dict[str, Any]] = []
     timings: dict[str, float] = {}
-    if config.mode == "fast":
-        facts = train_fast(model, data, config, run, echo, history, timings, weights_path)
-    else:
-        facts = train_exact(model, data, config, run, echo, history, timings, checkpoint_path)
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        model = build_model(data.dataset.classes, config.dense_units, weights_path=weights_path or BASE_WEIGHTS_PATH)
+        if config.mode == "fast":
+            facts = train_fast(model, data, config, run, echo, history, timings, weights_path, role)
+        else:
+            facts = train_exact(model, data, config, run, echo, history, timings, checkpoint_path)
     t0 = time.time()
     phase(run, echo, "evaluating", f"evaluating on {len(data.labels['test'])} test photos")
     if facts.get("test_probabilities") is None:
@@ -93,7 +121,7 @@ def fit(data: PreparedData, config: TrainConfig, run: Run | None = None, echo: E
 
 
 def _train_into(run: Run, data_dirs: list[Path], config: TrainConfig, echo: Echo, weights_path: Path | None,
-                t_start: float) -> dict[str, Any]:
+                t_start: float, strategy=None, role: WorkerRole | None = None) -> dict[str, Any]:
     from trashure.evaluation import metrics_from_probabilities, metrics_per_source, prediction_rows
     from trashure.prediction import write_tflite_twin
     from trashure.weights import sha256_file
@@ -112,7 +140,10 @@ def _train_into(run: Run, data_dirs: list[Path], config: TrainConfig, echo: Echo
     if run.cancel_requested:
         raise TrainingCancelled("cancelled before training")
 
-    model, facts = fit(data, config, run, echo, weights_path, run.model_path)
+    if strategy is not None:
+        echo(f"  strategy {config.strategy}: {strategy.num_replicas_in_sync} replica(s) in sync, a global batch of "
+             f"{config.batch_size} split across them")
+    model, facts = fit(data, config, run, echo, weights_path, run.model_path, strategy, role)
     probabilities = facts.pop("test_probabilities")
     history, timings = facts.pop("history"), facts.pop("timings")
     timings["data_s"] = data_s

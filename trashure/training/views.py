@@ -54,12 +54,14 @@ def scene_pool(images: np.ndarray, labels: np.ndarray, masks: list, classes, set
 
 
 def offline_batch(images: np.ndarray, indices: np.ndarray, masks: list, settings: OfflineAugment, seed: int,
-                  view: int, pool: ThreadPoolExecutor, scenes: np.ndarray | None = None) -> np.ndarray:
-    """Offline-augmented copies of images (rows of the photos numbered `indices`), reproducible by view."""
+                  view: int, pool: ThreadPoolExecutor, scenes: np.ndarray | None = None,
+                  first_index: int = 0) -> np.ndarray:
+    """Offline-augmented copies of images (rows of the photos numbered `indices`), reproducible by view.
+    first_index: the number of the first row in the whole list, when images are a shard of it."""
     def one(args):
         image, i = args
         alpha = masks[i]
-        return augment_view(image, settings, view_rng(seed, int(i), view),
+        return augment_view(image, settings, view_rng(seed, first_index + int(i), view),
                             None if alpha is None else alpha.astype(np.float32) / 255, scenes)
 
     return np.stack(list(pool.map(one, zip(images, indices))))
@@ -85,28 +87,40 @@ def frozen_runner(model, fine_tune_blocks: int = 0, weights_path: Path | None = 
     return LiteRTModel(cached_tflite(name, lambda: to_tflite(split_at_cut(model, fine_tune_blocks)[0])))
 
 
-def extract(runner, images: np.ndarray, views: int = 0, augmenter=None, offline: OfflineAugment | None = None,
+def extract(runner, images, views: int = 0, augmenter=None, offline: OfflineAugment | None = None,
             masks: list | None = None, seed: int = 0, batch_size: int = 16, dtype=np.float32,
             on_progress: Callable[[int, int], None] | None = None, scenes: np.ndarray | None = None,
-            clean: bool = True) -> np.ndarray:
+            clean: bool = True, first_index: int = 0, plain_board: list[int] | None = None) -> np.ndarray:
     """The runner's outputs for every photo and view: shape (1 + views, n, *output) where view 0 is the
-    clean photo, or (views, n, *output) of the augmented views alone when clean is False."""
+    clean photo, or (views, n, *output) of the augmented views alone when clean is False.
+
+    images: an array of photos or PhotoRows (decoded batch by batch, once for all its views: memory holds
+    one batch of pixels and the outputs). masks: the board masks when known, else found batch by batch
+    (and counted in plain_board[0]). first_index: the number of images[0] in the whole list, when images
+    are one worker's shard of it."""
     import tensorflow as tf
 
     first = 0 if clean else 1
-    total, done = len(images) * (1 + views - first), 0
+    n = len(images)
+    total, done = n * (1 + views - first), 0
     # A compiled augmenter runs ~30% faster than calling the Keras layers eagerly batch by batch.
     augment = tf.function(lambda b: augmenter(b, training=True)) if views and augmenter is not None else None
     use_offline = bool(views and offline is not None and offline.active)
-    masks = masks if masks is not None else [None] * len(images)
-    out = np.empty((1 + views - first, len(images), *runner.output_shape[1:]), dtype)
+    out = np.empty((1 + views - first, n, *runner.output_shape[1:]), dtype)
+    batches = images.batches(batch_size) if hasattr(images, "batches") else (
+        images[start:start + batch_size] for start in range(0, n, batch_size))
     with thread_pool() as pool:
-        for view in range(first, 1 + views):
-            for start in range(0, len(images), batch_size):
-                batch = images[start:start + batch_size]
+        for start, pixels in zip(range(0, n, batch_size), batches):
+            batch_masks = None
+            if use_offline:
+                batch_masks = masks[start:start + len(pixels)] if masks is not None else board_masks(pixels, offline)
+                if plain_board is not None and masks is None:
+                    plain_board[0] += sum(m is not None for m in batch_masks)
+            for view in range(first, 1 + views):
+                batch = pixels
                 if view > 0 and use_offline:
-                    batch = offline_batch(batch, np.arange(start, start + len(batch)), masks, offline, seed, view,
-                                          pool, scenes)
+                    batch = offline_batch(batch, np.arange(len(batch)), batch_masks, offline, seed, view, pool, scenes,
+                                          first_index + start)
                 batch = batch.astype(np.float32)
                 if view > 0 and augment is not None:
                     batch = augment(batch).numpy()

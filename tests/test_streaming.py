@@ -1,0 +1,62 @@
+"""The streaming data path: photos read as rows decoded on demand give what an array of them gives, so
+memory need not grow with the folder (the figures are in bench/scale.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from conftest import make_dataset
+from trashure.config import TrainConfig
+from trashure.data import PhotoRows, decode_records, scan_dataset
+
+
+class MeanColour:
+    """A stand-in for the frozen base: each photo's mean colour."""
+    output_shape = (None, 3)
+
+    @staticmethod
+    def run(batch: np.ndarray) -> np.ndarray:
+        return batch.mean(axis=(1, 2))
+
+
+def _rows(tmp_path, per_class: int = 4) -> PhotoRows:
+    return PhotoRows(scan_dataset(make_dataset(tmp_path / "d", per_class=per_class)).records, 64)
+
+
+def test_photo_rows_read_like_an_array_of_the_photos(tmp_path):
+    rows = _rows(tmp_path)
+    whole = decode_records(rows.records, 64)
+    assert rows.shape == whole.shape == (16, 64, 64, 3) and rows.nbytes == whole.nbytes
+    np.testing.assert_array_equal(rows[3], whole[3])
+    np.testing.assert_array_equal(rows[2:7], whole[2:7])
+    np.testing.assert_array_equal(rows[np.array([9, 0, 4])], whole[[9, 0, 4]])
+    mask = np.arange(16) % 3 == 0
+    np.testing.assert_array_equal(rows[mask], whole[mask])
+    np.testing.assert_array_equal(np.concatenate(list(rows.batches(5))), whole)
+    np.testing.assert_array_equal(rows.subset(5, 9).load(), whole[5:9])
+    assert [len(b) for b in rows.batches(5)] == [5, 5, 5, 1]
+
+
+def test_views_streamed_from_disk_equal_views_of_an_array_and_a_shard_draws_its_own_rows(tmp_path):
+    from trashure.training.views import extract, offline_settings
+
+    rows = _rows(tmp_path)
+    settings = offline_settings(TrainConfig(paste_probability=1.0, photo_noise=True))
+    from_array = extract(MeanColour(), rows.load(), 2, None, settings, seed=7, batch_size=3)
+    streamed = extract(MeanColour(), rows, 2, None, settings, seed=7, batch_size=3)
+    np.testing.assert_allclose(streamed, from_array, rtol=0, atol=1e-6)
+    assert not np.allclose(from_array[1], from_array[0])  # the augmented views differ from the clean one
+    # A worker's shard (rows 5..11, numbered from 5) draws exactly those rows' views of the whole list.
+    shard = extract(MeanColour(), rows.subset(5, 11), 2, None, settings, seed=7, batch_size=4, first_index=5)
+    np.testing.assert_allclose(shard, from_array[:, 5:11], rtol=0, atol=1e-6)
+
+
+def test_exact_mode_augments_streamed_photos_as_it_augments_photos_in_memory(tmp_path):
+    from trashure.training.exact import _offline_transform
+
+    rows = _rows(tmp_path)
+    config = TrainConfig(mode="exact", paste_probability=1.0, photo_noise=True)
+    in_memory, streamed = _offline_transform(rows.load(), config), _offline_transform(rows, config)
+    idx = np.array([1, 6, 12])
+    for epoch in (0, 3):
+        np.testing.assert_array_equal(streamed(rows[idx], idx, epoch), in_memory(rows[idx], idx, epoch))
