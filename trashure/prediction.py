@@ -95,7 +95,7 @@ def tflite_for(model_path: Path, sha: str | None = None, card: dict[str, Any] | 
         model = load_keras_model(model_path)
         check_input_shape(model.input_shape, model_path)
         try:
-            return to_tflite(model)
+            return to_tflite(model, signature=False)
         except Exception as exc:
             raise ModelLoadError(f"{model_path} could not be converted for LiteRT: {exc}") from None
 
@@ -110,7 +110,7 @@ def write_tflite_twin(model, model_path: Path) -> dict[str, Any]:
     from trashure.litert import to_tflite
 
     twin = Path(model_path).with_suffix(".tflite")
-    atomic_write_bytes(twin, to_tflite(model))
+    atomic_write_bytes(twin, to_tflite(model, signature=False))
     return twin_record(Path(model_path), twin)
 
 

@@ -82,9 +82,10 @@ def frozen_runner(model, fine_tune_blocks: int = 0, weights_path: Path | None = 
     key = f"{sha256_file(weights)[:16]}-tf{tf.__version__}-{model.input_shape[1]}"
     if fine_tune_blocks <= 0:
         return LiteRTModel(cached_tflite(f"mobilenetv2_features-{key}.tflite",
-                                         lambda: to_tflite(build_feature_extractor(model))))
+                                         lambda: to_tflite(build_feature_extractor(model), signature=False)))
     name = f"mobilenetv2_cut-{cut_layer(model, fine_tune_blocks)}-{key}.tflite"
-    return LiteRTModel(cached_tflite(name, lambda: to_tflite(split_at_cut(model, fine_tune_blocks)[0])))
+    return LiteRTModel(cached_tflite(name, lambda: to_tflite(split_at_cut(model, fine_tune_blocks)[0],
+                                                            signature=False)))
 
 
 def extract(runner, images, views: int = 0, augmenter=None, offline: OfflineAugment | None = None,
