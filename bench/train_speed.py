@@ -74,7 +74,8 @@ def print_table(results: list[dict]) -> None:
 def print_summary(results: list[dict], seeds: list[int]) -> None:
     by = {(r["mode"], r["seed"]): r for r in results}
     mean = lambda rows: 100 * statistics.mean(r["accuracy"] for r in rows)  # noqa: E731
-    for fast, slow in (("fast", "exact"), ("fast+ft", "exact"), ("fast+ft", "exact+ft")):
+    for fast, slow in (("fast", "exact"), ("fast+ft", "exact"), ("fast+ft", "exact+ft"), ("fast-warm", "exact"),
+                       ("fast-warm", "fast"), ("fast+ft-warm", "exact+ft")):
         paired = [(by[(fast, s)], by[(slow, s)]) for s in seeds if (fast, s) in by and (slow, s) in by]
         if not paired:
             continue
