@@ -6,7 +6,7 @@
 Builds a synthetic data folder of N photos from a real one: each is a real photo re-encoded with a small
 random crop, turn and colour change (other bytes; its perceptual hash stays near its original's, so the
 leakage-safe split sees groups of ~N/1,875 near-duplicates, as a folder of bursts would). The N-photo
-folders share their first photos (the largest is built once, the smaller ones are links to its first N).
+folders share their first photos (the largest is built once, the smaller ones are hard links to its first N).
 
 Each stage runs in its own process with an empty cache, so its peak resident memory (VmHWM) is its own:
 - inspect: list, fingerprint (sha256 + perceptual hash) and split every photo;
@@ -71,13 +71,14 @@ def build_folder(source: Path, root: Path, n: int) -> Path:
 
 
 def subset(full: Path, root: Path, n: int) -> Path:
-    """A folder of links to the first n photos of full (by name), per class."""
+    """A folder of hard links to the first n photos of full (by name), per class (a symbolic link that leads
+    out of its class folder is skipped by the scan, by design)."""
     if root.exists():
         return root
     names = sorted((p for c in CLASSES for p in (full / c).glob("*.jpg")), key=lambda p: p.name)[:n]
     for p in names:
         (root / p.parent.name).mkdir(parents=True, exist_ok=True)
-        (root / p.parent.name / p.name).symlink_to(p)
+        os.link(p, root / p.parent.name / p.name)
     return root
 
 
