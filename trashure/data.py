@@ -1,4 +1,5 @@
-"""Datasets: a folder of class sub-folders, scanned, checked, decoded and split 80/10/10."""
+"""Datasets: a folder of class sub-folders (or several merged), scanned, split 80/10/10 and read as rows of
+photos decoded on demand. What identifies a photo, and the leakage-safe split: trashure.fingerprints."""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
 """Training: the reference recipe and Trashure's recipe, in two modes that record the same files.
 
-- `prepared`: data folders scanned, decoded and split (stratified by class and source).
+- `prepared`: data folders scanned, fingerprinted and split (stratified by class and source, near-duplicates
+  kept together); each part's photos are rows decoded batch by batch when a stage reads them.
+- `distribute`: where training runs (one device, mirrored, multi-worker) and who writes the run.
 - `views`: the clean photo and its augmented views (offline cut-and-paste and camera noise, then the
   model's Keras augmentation layers), through the frozen part of the base.
 - `fast`: the frozen part runs once per view (LiteRT); the head, then the unfrozen top blocks, train on
