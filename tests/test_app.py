@@ -73,6 +73,20 @@ def test_dataset_page_with_photos(studio, monkeypatch):
     assert not at.exception
 
 
+def test_dataset_page_lists_near_duplicates_and_what_the_split_does_with_them(studio, monkeypatch):
+    from PIL import Image
+
+    data = make_dataset(studio / "data", per_class=10)
+    Image.open(data / "can" / "can_004.jpg").resize((60, 45)).save(data / "other" / "copy_of_can_004.jpg", quality=80)
+    monkeypatch.setenv("TRASHURE_DATA", str(data))
+    at = open_page("pages/dataset.py")
+    warning = next(w.value for w in at.warning if "near-duplicates" in w.value)
+    assert "(1 with different labels" in warning and "training keeps each group in one part" in warning
+    table = next(df.value for df in at.dataframe if "leakage-safe split" in df.value.columns)
+    (row,) = [r for _, r in table.iterrows() if "copy_of_can_004.jpg" in r["files"]]
+    assert row["label conflict"] and "," not in row["leakage-safe split"]  # one part
+
+
 def test_classify_page_camera_and_upload(studio):
     at = open_page("pages/classify.py")
     at.camera_input[0].set_value(("shot.jpg", jpeg((200, 40, 40)), "image/jpeg")).run()
