@@ -57,12 +57,16 @@ class FeatureCache:
 
 
 def pooled_features(paths: Sequence[str | Path], cache: FeatureCache | None = None, batch_size: int = 16,
-                    on_progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, list[str]]:
+                    on_progress: Callable[[int, int], None] | None = None,
+                    shas: Sequence[str] | None = None) -> tuple[np.ndarray, list[str]]:
     """(n, 1280) pooled MobileNetV2 features of the photos, from the cache where they are there, and the
-    sha256 of each photo. TensorFlow loads only when some photo is not cached yet."""
+    sha256 of each photo (given by a caller that has them, e.g. from the fingerprints, else hashed now).
+    TensorFlow loads only when some photo is not cached yet."""
     cache = cache or FeatureCache()
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        shas = list(pool.map(sha256_file, paths))
+    if shas is None:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            shas = list(pool.map(sha256_file, paths))
+    shas = list(shas)
     out = np.zeros((len(paths), FEATURE_DIM), np.float32)
     missing = []
     for i, sha in enumerate(shas):

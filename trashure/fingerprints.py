@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -105,23 +105,13 @@ class FingerprintCache:
         self.changed = False
 
 
-def fingerprint_records(dataset: Dataset, workers: int | None = None,
-                        on_progress: Callable[[int, int], None] | None = None) -> list[Fingerprint | str]:
+def fingerprint_records(dataset: Dataset) -> list[Fingerprint | str]:
     """A fingerprint for each of dataset.records, or the reason it cannot be read; cached per folder."""
     caches = {source: FingerprintCache(root) for source, root in dataset.roots.items()}
     out: list[Fingerprint | str | None] = [caches[r.source].get(r.relpath, r.path) for r in dataset.records]
     missing = [i for i, fp in enumerate(out) if fp is None]
-    done = 0
-
-    def compute(i: int) -> Fingerprint | str:
-        nonlocal done
-        result = _read(fingerprint_file, dataset.records[i])
-        done += 1
-        if on_progress and done % 64 == 0:
-            on_progress(done, len(missing))
-        return result
-
-    for i, result in zip(missing, _map_threads(compute, missing, workers)):
+    computed = _map_threads(lambda i: _read(fingerprint_file, dataset.records[i]), missing)
+    for i, result in zip(missing, computed):
         out[i] = result
         if isinstance(result, Fingerprint):
             caches[dataset.records[i].source].put(dataset.records[i].relpath, dataset.records[i].path, result)
@@ -198,18 +188,20 @@ def split_for(dataset: Dataset, fingerprints: Sequence[Fingerprint] | None, conf
 
 
 def duplicate_report(dataset: Dataset, fingerprints: Sequence[Fingerprint], seed: int = 42,
-                     val_fraction: float = 0.1, test_fraction: float = 0.1, listed: int = 50) -> dict[str, Any]:
+                     val_fraction: float = 0.1, test_fraction: float = 0.1, listed: int = 50,
+                     near: list[list[int]] | None = None) -> dict[str, Any]:
     """Exact duplicates (same bytes) and near-duplicates of a checked dataset: how many groups, how many
     mix labels (a conflict) or folders, and how many the plain split would spread over training and
-    evaluation (leakage) against the leakage-safe split's none; with the first `listed` groups."""
+    evaluation (leakage) against the leakage-safe split's none; with the first `listed` groups.
+    near: the near-duplicate groups when the caller has them already (comparing every pair costs time)."""
+    near = near_duplicate_groups(fingerprints) if near is None else near
     parts: dict[str, dict[tuple[str, str], str]] = {}
     try:
-        near = near_duplicate_groups(fingerprints)
         for name, groups in (("plain", None), ("leakage_safe", near)):
             split = split_dataset(dataset, seed, val_fraction, test_fraction, groups=groups)
             parts[name] = {(r.source, r.relpath): p for p in ("train", "val", "test") for r in split.part(p)}
     except DatasetError:
-        near = near_duplicate_groups(fingerprints)
+        pass  # too few photos to split: the groups are still reported, without their parts
 
     def describe(groups: list[list[int]]) -> dict[str, Any]:
         rows = []

@@ -19,9 +19,11 @@ def inspect_dataset(data: str | Path | Sequence[str | Path], classes: Sequence[s
     """Everything a person wants to know before training, for one data folder or several merged: counts
     (overall and per source), unreadable files, sizes, exact and near-duplicates, and the split a training
     run makes (leakage-safe). Every photo is read and checked; none is decoded at full size."""
-    from trashure.fingerprints import checked_dataset, duplicate_report, photo_split
+    from trashure.data import split_dataset
+    from trashure.fingerprints import checked_dataset, duplicate_report, near_duplicate_groups
 
     dataset, fingerprints = checked_dataset(data, classes)
+    near = near_duplicate_groups(fingerprints)  # once: the report and the split both need the groups
     sizes = Counter((fp.width, fp.height) for fp in fingerprints)
     counts = dataset.counts()
     report: dict[str, Any] = {
@@ -35,10 +37,10 @@ def inspect_dataset(data: str | Path | Sequence[str | Path], classes: Sequence[s
         "ignored": [{"file": p.path, "reason": p.reason} for p in dataset.ignored],
         "image_sizes": [{"width": w, "height": h, "count": n} for (w, h), n in sizes.most_common()],
         "imbalance_ratio": (max(counts.values()) / min(counts.values())) if counts and min(counts.values()) else None,
-        **duplicate_report(dataset, fingerprints, seed, val_fraction, test_fraction),
+        **duplicate_report(dataset, fingerprints, seed, val_fraction, test_fraction, near=near),
     }
     try:
-        split = photo_split(dataset, fingerprints, seed, val_fraction, test_fraction)
+        split = split_dataset(dataset, seed, val_fraction, test_fraction, groups=near)  # leakage-safe
         report["split"] = split.sizes_per_class(dataset.classes)
         report["split_error"] = None
     except DatasetError as exc:
@@ -65,7 +67,7 @@ def photo_table(data, seed: int = 42) -> tuple[dict[str, list], np.ndarray, list
         part = {(r.source, r.relpath): p for p in ("train", "val", "test") for r in split.part(p)}
     except DatasetError:
         part = {}
-    features, shas = pooled_features([r.path for r in dataset.records])
+    features, shas = pooled_features([r.path for r in dataset.records], shas=[fp.sha256 for fp in fingerprints])
     records = dataset.records
     table = {"file": [f"{r.source}/{r.relpath}" for r in records], "path": [str(r.path) for r in records],
              "class": [r.class_name for r in records], "label": [r.label for r in records],
