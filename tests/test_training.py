@@ -182,3 +182,30 @@ def test_a_second_fast_run_with_other_head_settings_reuses_the_cached_views(tiny
         entry.write_bytes(entry.read_bytes()[:100])  # truncated: recomputed, not trusted
     run = train(tiny_dataset, TrainConfig(**base), runs_dir=tmp_path / "r", echo=said[3].append)
     assert "reusing them" not in " ".join(said[3]) and run.state == "done"
+
+
+def test_a_fine_tuning_epoch_shows_every_photo_once_through_one_of_its_views():
+    """Fast fine-tuning on cached views keeps the exact mode's schedule: an epoch is one view of each
+    photo (drawn afresh every epoch), not every view of every photo."""
+    from trashure.training.keras_parts import keras_classes
+
+    ArrayBatches = keras_classes()[0]
+    n, views = 50, 5
+    rows = np.arange(views * n)  # row v * n + i is view v of photo i
+    batches = ArrayBatches(rows, rows % n, batch_size=8, seed=0, photos=n)
+    drawn_views = []
+    for _ in range(6):
+        assert len(batches) == 7  # ceil(50 / 8), where all 250 rows would be 32 batches
+        shown = np.concatenate([batches[i][0] for i in range(len(batches))]).astype(int)
+        assert sorted(shown % n) == list(range(n))  # every photo exactly once
+        assert all((batches[i][1] == batches[i][0] % n).all() for i in range(len(batches)))  # labels follow rows
+        drawn_views.append(shown // n)
+        batches.on_epoch_end()
+    assert set(np.concatenate(drawn_views)) == set(range(views))  # over epochs, every view gets its turn
+    assert not all((a == drawn_views[0]).all() for a in drawn_views[1:])
+    with pytest.raises(ValueError, match="not views of"):
+        ArrayBatches(np.arange(51), np.zeros(51), batch_size=8, photos=n)
+    assert len(ArrayBatches(rows, rows % n, batch_size=8, seed=0)) == 32  # without photos: every row
+    # A model trained before this schedule existed keeps its own when its config is read back.
+    assert TrainConfig().fine_tune_one_view_per_epoch
+    assert not TrainConfig.from_dict({"mode": "fast", "seed": 42}).fine_tune_one_view_per_epoch

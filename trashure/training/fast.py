@@ -226,4 +226,6 @@ def fine_tune_on_cut(model, classifier, cached: dict[str, np.ndarray], data: Pre
     return run_second_stage(
         model, classifier, val, config, history, RunCallback(run, config.max_epochs, echo, history, FINE_TUNE_STAGE),
         lambda: ArrayBatches(cached["train"].reshape(-1, *cached["train"].shape[2:]), one_hot(labels, n_classes),
-                             config.batch_size, config.seed + 1, weights=weights[labels]), run)
+                             config.batch_size, config.seed + 1, weights=weights[labels],
+                             photos=len(data.labels["train"]) if config.fine_tune_one_view_per_epoch else None),
+        run)

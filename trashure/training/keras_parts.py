@@ -94,20 +94,33 @@ def keras_classes():
 
     class ArrayBatches(keras.utils.PyDataset):
         """Shuffled arrays (photos or cached activations) as float32 batches with per-sample weights,
-        reshuffled every epoch. transform(batch, indices, epoch) may augment a batch of photos."""
+        reshuffled every epoch. transform(batch, indices, epoch) may augment a batch of photos.
 
-        def __init__(self, inputs, labels, batch_size, seed=None, shuffle=True, weights=None, transform=None):
+        photos: when inputs are the views of n photos stacked view by view (view v of photo i at row
+        v * n + i), each epoch shows every photo once, through one of its views drawn at random (as an
+        exact epoch shows every photo once, freshly augmented), rather than every row."""
+
+        def __init__(self, inputs, labels, batch_size, seed=None, shuffle=True, weights=None, transform=None,
+                     photos: int | None = None):
             super().__init__()
             self.inputs, self.labels, self.batch_size = inputs, labels, batch_size
             self.weights, self.transform = weights, transform
             self.rng = np.random.default_rng(seed)
             self.shuffle, self.epoch = shuffle, 0
-            self.order = np.arange(len(inputs))
-            if shuffle:
-                self.order = self.rng.permutation(len(inputs))
+            if photos is not None and (photos < 1 or len(inputs) % photos):
+                raise ValueError(f"{len(inputs)} rows are not views of {photos} photos")
+            self.photos = photos
+            self.order = self._draw_order() if shuffle else np.arange(len(inputs))
+
+        def _draw_order(self) -> np.ndarray:
+            if self.photos is None:
+                return self.rng.permutation(len(self.inputs))
+            views = len(self.inputs) // self.photos
+            order = self.rng.permutation(self.photos)
+            return self.rng.integers(0, views, self.photos) * self.photos + order
 
         def __len__(self):
-            return math.ceil(len(self.inputs) / self.batch_size)
+            return math.ceil(len(self.order) / self.batch_size)
 
         def __getitem__(self, i):
             idx = np.sort(self.order[i * self.batch_size:(i + 1) * self.batch_size])
@@ -122,7 +135,7 @@ def keras_classes():
         def on_epoch_end(self):
             self.epoch += 1
             if self.shuffle:
-                self.order = self.rng.permutation(len(self.inputs))
+                self.order = self._draw_order()
 
     class RunCallback(keras.callbacks.Callback):
         """Writes history.csv and status.json after every epoch, echoes a line, and honours Cancel.
