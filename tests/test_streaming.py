@@ -60,3 +60,24 @@ def test_exact_mode_augments_streamed_photos_as_it_augments_photos_in_memory(tmp
     idx = np.array([1, 6, 12])
     for epoch in (0, 3):
         np.testing.assert_array_equal(streamed(rows[idx], idx, epoch), in_memory(rows[idx], idx, epoch))
+
+
+def test_an_exact_epoch_shows_a_photo_clean_one_time_in_one_plus_k_as_the_fast_mode_does(tmp_path):
+    """The same recipe trained the exact way: fast mode trains on the clean photo and K augmented views,
+    so an exact epoch leaves 1 / (1 + K) of the photos without offline augmentation, drawn per epoch."""
+    from trashure.training.exact import _offline_transform, clean_share
+
+    rows = _rows(tmp_path)
+    photos = rows.load()
+    idx = np.arange(len(photos))
+    assert clean_share(TrainConfig(augmented_views=4)) == 0.2
+    assert clean_share(TrainConfig(augmented_views=4, clean_view=False)) == 0
+    left = []
+    for epoch in range(40):
+        out = _offline_transform(photos, TrainConfig(mode="exact", augmented_views=4))(photos[idx], idx, epoch)
+        left.append([np.array_equal(a, b) for a, b in zip(out, photos)])
+    left = np.array(left)
+    assert 0.12 < left.mean() < 0.28  # about one in five, each photo in its turn
+    assert left.any(axis=0).sum() >= len(photos) - 1 and not left.all(axis=0).any()
+    never = _offline_transform(photos, TrainConfig(mode="exact", augmented_views=4, clean_view=False))
+    assert not any(np.array_equal(a, b) for a, b in zip(never(photos[idx], idx, 0), photos))

@@ -32,23 +32,40 @@ def _in_memory_if_small(rows):
     return rows.load() if getattr(rows, "nbytes", 0) <= IN_MEMORY_BYTES and hasattr(rows, "load") else rows
 
 
+def clean_share(config: TrainConfig) -> float:
+    """The share of training photos an exact epoch leaves without offline augmentation: fast mode trains
+    on the clean photo and K augmented views of each, so the same recipe trained the exact way shows a
+    photo clean one time in 1 + K."""
+    return 1 / (1 + config.augmented_views) if config.clean_view and config.augmented_views else 0.0
+
+
+def _clean_rows(idx: np.ndarray, seed: int, epoch: int, share: float) -> np.ndarray:
+    # A draw of its own per photo and epoch, apart from the views' (view_rng), so neither shifts the other.
+    return np.array([np.random.default_rng([seed, int(i), FRESH_VIEWS + epoch, 1]).random() < share for i in idx],
+                    bool)
+
+
 def _offline_transform(images, config: TrainConfig):
-    """batch, photo indices, epoch -> offline-augmented batch (None when the recipe has no offline step).
-    The board masks are found once for photos in memory, batch by batch for streamed ones."""
+    """batch, photo indices, epoch -> offline-augmented batch (None when the recipe has no offline step),
+    with clean_share(config) of the photos left as they are. The board masks are found once for photos
+    in memory, batch by batch for streamed ones."""
     settings = offline_settings(config)
     if not settings.active:
         return None
     pool = thread_pool()
-    if isinstance(images, np.ndarray):
-        masks = board_masks(images, settings)
-        return lambda batch, idx, epoch: offline_batch(batch, idx, masks, settings, config.seed,
-                                                       FRESH_VIEWS + epoch, pool)
+    share = clean_share(config)
+    in_memory = board_masks(images, settings) if isinstance(images, np.ndarray) else None
 
-    def streamed(batch, idx, epoch):
-        # Masks keyed by row number, as offline_batch numbers photos: the same draws as in memory.
-        masks = dict(zip(idx.tolist(), board_masks(batch, settings)))
-        return offline_batch(batch, idx, masks, settings, config.seed, FRESH_VIEWS + epoch, pool)
-    return streamed
+    def transform(batch, idx, epoch):
+        # Masks keyed by row number, as offline_batch numbers photos: streamed or not, the same draws.
+        drawn = ~_clean_rows(idx, config.seed, epoch, share)
+        out = np.array(batch, copy=True)
+        if drawn.any():
+            masks = in_memory if in_memory is not None else dict(zip(idx[drawn].tolist(),
+                                                                      board_masks(batch[drawn], settings)))
+            out[drawn] = offline_batch(batch[drawn], idx[drawn], masks, settings, config.seed, FRESH_VIEWS + epoch, pool)
+        return out
+    return transform
 
 
 def validation_images(data: PreparedData, config: TrainConfig):
