@@ -2,8 +2,9 @@
 
 With the reference recipe (`TrainConfig.for_mode("exact")`) this is the notebook verbatim. Trashure's
 options apply here too, so that the fast mode can be measured against the same recipe: offline
-augmentation is drawn afresh for every photo in every epoch, and the fine-tuning stage unfreezes the top
-blocks and trains end to end at a low learning rate.
+augmentation is drawn afresh for every photo in every epoch (one photo in 1 + K left clean, as the fast
+mode trains on the clean photo and K views), and the fine-tuning stage unfreezes the top blocks and trains
+end to end at a low learning rate.
 """
 
 from __future__ import annotations
