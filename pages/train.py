@@ -49,6 +49,9 @@ def options_ui() -> TrainConfig | None:
                                     "onto a generated floor, table or texture.")
         noise = cols[2].checkbox("Camera noise", defaults.photo_noise,
                                  help="Random crop, colour jitter, blur, sensor noise and JPEG quality of phone photos.")
+        grey = cols[2].slider("Grey views (share)", 0.0, 1.0, defaults.grayscale_probability, 0.05,
+                              help="Share of the camera-noise views turned grey, so the model reads shape and "
+                                   "shading rather than colour or the scene's tint.")
         views = cols[2].number_input("Augmented views per photo (fast mode)", 0, 16, defaults.augmented_views)
         blocks = cols[3].number_input("Fine-tune: top blocks to unfreeze (0: off)", 0, 16, defaults.fine_tune_blocks)
         ft_epochs = cols[3].number_input("Fine-tune: max epochs", 0, 100, defaults.fine_tune_epochs)
@@ -62,7 +65,8 @@ def options_ui() -> TrainConfig | None:
                            batch_size=int(batch_size), seed=int(seed), augment_flip=flip,
                            augment_rotation_degrees=float(rotation), augment_brightness=float(brightness),
                            augmented_views=int(views), class_weighting="balanced" if balanced else "none",
-                           paste_probability=float(paste), photo_noise=noise, fine_tune_blocks=int(blocks),
+                           paste_probability=float(paste), photo_noise=noise, grayscale_probability=float(grey),
+                           fine_tune_blocks=int(blocks),
                            fine_tune_epochs=int(ft_epochs), fine_tune_learning_rate=float(ft_lr),
                            fine_tune_patience=int(ft_patience), leakage_safe_split=leakage_safe,
                            strategy=strategy)

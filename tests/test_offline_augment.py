@@ -80,3 +80,37 @@ def test_every_background_generator_makes_a_varied_rgb_picture():
     means = np.array([b.mean(axis=(0, 1)) for b in backgrounds])
     assert means.std(axis=0).mean() > 10  # backgrounds differ from each other, not one stock picture
     assert all(b.min() >= 0 and b.max() <= 255 for b in backgrounds)
+
+
+def test_a_share_of_the_camera_noise_views_is_turned_grey():
+    from trashure.config import TrainConfig
+    from trashure.training.views import offline_settings
+
+    photo, _ = board_photo()
+    alpha = board_mask(photo)
+
+    def grey(view: np.ndarray) -> bool:
+        return bool((view[..., 0] == view[..., 1]).all() and (view[..., 1] == view[..., 2]).all())
+
+    def views(p: float, n: int = 60) -> list[np.ndarray]:
+        settings = OfflineAugment(grayscale_probability=p)
+        return [augment_view(photo, settings, view_rng(0, 0, v), alpha) for v in range(1, n + 1)]
+
+    assert all(grey(v) for v in views(1.0)) and not any(grey(v) for v in views(0.0))
+    assert 5 <= sum(grey(v) for v in views(0.25)) <= 28  # about one in four
+    # Views that stay in colour are drawn exactly as without the option: only the last draw is added.
+    for with_grey, without in zip(views(0.25), views(0.0)):
+        assert grey(with_grey) or np.array_equal(with_grey, without)
+    assert offline_settings(TrainConfig(photo_noise=False, grayscale_probability=1.0)).grayscale_probability == 0
+    assert TrainConfig.for_mode("exact").grayscale_probability == 0
+    assert TrainConfig.from_dict({"mode": "fast"}).grayscale_probability == 0  # a model from before the option
+
+
+def test_a_share_outside_zero_to_one_is_refused():
+    import pytest
+
+    from trashure.config import TrainConfig
+
+    for name in ("paste_probability", "scene_probability", "grayscale_probability"):
+        with pytest.raises(ValueError, match=name):
+            TrainConfig(**{name: 1.5})

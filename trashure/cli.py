@@ -96,13 +96,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         "fine_tune_blocks": args.fine_tune_blocks, "fine_tune_epochs": args.fine_tune_epochs,
         "fine_tune_learning_rate": args.fine_tune_learning_rate, "fine_tune_patience": args.fine_tune_patience,
         "class_weighting": args.class_weighting, "paste_probability": args.paste_probability,
-        "strategy": args.strategy,
+        "grayscale_probability": args.grayscale_probability, "strategy": args.strategy,
     }.items() if v is not None}
     if args.plain_split:
         overrides["leakage_safe_split"] = False
     if args.no_augment:
         overrides.update(augment_flip=False, augment_rotation_degrees=0.0, augment_brightness=0.0,
-                         paste_probability=0.0, photo_noise=False)
+                         paste_probability=0.0, photo_noise=False, grayscale_probability=0.0)
     try:
         # A run created by the dashboard carries its own config; command-line options override it.
         if run is not None:
@@ -386,6 +386,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="split photo by photo, without keeping near-duplicate groups in one part (not advised)")
     p.add_argument("--paste-probability", type=float,
                    help="share of augmented views of plain-board photos pasted onto generated backgrounds")
+    p.add_argument("--grayscale-probability", type=float,
+                   help="share of augmented views turned grey (with the camera noise)")
     p.add_argument("--class-weighting", choices=["balanced", "none"])
     p.add_argument("--fine-tune-blocks", type=int, help="top MobileNetV2 blocks to unfreeze in stage 2 (0: none)")
     p.add_argument("--fine-tune-epochs", type=int)

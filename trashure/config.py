@@ -91,6 +91,7 @@ class TrainConfig:
     paste_probability: float = 1.0  # an augmented view of a plain-board photo is cut out and pasted on a new background
     scene_probability: float = 0.0  # a pasted object lands on a training photo of `other` (not a generated background)
     photo_noise: bool = True  # augmented views get random crops, colour, blur, sensor noise and JPEG quality
+    grayscale_probability: float = 0.0  # with photo_noise: the share of augmented views turned grey
     class_weighting: str = "balanced"  # "balanced": every class weighs the same in the loss; "none"
     # Validation photos seen also through this many augmented views (the same augmentation as training),
     # so that early stopping and the fine-tuning stage are judged on photos unlike the board, not only
@@ -128,8 +129,9 @@ class TrainConfig:
             raise ValueError("augmented_views and validation_views must be 0 or more")
         if not 0 < self.learning_rate < 1 or not 0 < self.fine_tune_learning_rate < 1:
             raise ValueError("learning rates must be between 0 and 1")
-        if not 0 <= self.paste_probability <= 1 or not 0 <= self.scene_probability <= 1:
-            raise ValueError("paste_probability and scene_probability must be between 0 and 1")
+        if not all(0 <= p <= 1 for p in (self.paste_probability, self.scene_probability,
+                                         self.grayscale_probability)):
+            raise ValueError("paste_probability, scene_probability and grayscale_probability must be between 0 and 1")
         if self.strategy not in ("default", "mirrored", "multiworker"):
             raise ValueError(f"strategy must be default, mirrored or multiworker, not {self.strategy!r}")
         if self.class_weighting not in ("balanced", "none"):
@@ -178,7 +180,8 @@ class TrainConfig:
 
 # What `--mode exact` leaves out of Trashure's recipe, so that it stays the notebook's.
 REFERENCE_RECIPE: dict[str, Any] = {"paste_probability": 0.0, "scene_probability": 0.0, "photo_noise": False,
-                                    "class_weighting": "none",
+                                    "grayscale_probability": 0.0, "class_weighting": "none",
                                     "fine_tune_blocks": 0, "validation_views": 0}
 # Options added after models were trained without them, in both modes: what an older config meant.
-ADDED_LATER: dict[str, Any] = {"leakage_safe_split": False, "fine_tune_one_view_per_epoch": False}
+ADDED_LATER: dict[str, Any] = {"leakage_safe_split": False, "fine_tune_one_view_per_epoch": False,
+                               "grayscale_probability": 0.0}

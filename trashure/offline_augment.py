@@ -34,6 +34,9 @@ class OfflineAugment:
     # litter small on a floor as often as close up.
     scale_range: tuple[float, float] = (0.12, 0.9)
     scene_probability: float = 0.0  # a paste goes onto a training photo of `other` rather than a generated one
+    # A camera-noise view turned grey: the object's shape and shading, not its colour or the scene's tint
+    # (random greyscale, as in SimCLR's augmentation).
+    grayscale_probability: float = 0.0
 
     @property
     def active(self) -> bool:
@@ -130,8 +133,9 @@ def random_resized_crop(image: np.ndarray, rng: np.random.Generator, min_area: f
     return np.asarray(crop.resize((w, h), Image.BILINEAR), np.float32)
 
 
-def phone_noise(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Colour, contrast, saturation, blur, sensor noise and JPEG quality of a phone camera."""
+def phone_noise(image: np.ndarray, rng: np.random.Generator, grayscale_probability: float = 0.0) -> np.ndarray:
+    """Colour, contrast, saturation, blur, sensor noise and JPEG quality of a phone camera; with
+    grayscale_probability, the view turned grey."""
     pil = Image.fromarray(np.clip(image, 0, 255).astype(np.uint8))
     pil = ImageEnhance.Contrast(pil).enhance(float(rng.uniform(0.7, 1.3)))
     pil = ImageEnhance.Color(pil).enhance(float(rng.uniform(0.6, 1.4)))
@@ -144,7 +148,11 @@ def phone_noise(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         buf = io.BytesIO()
         Image.fromarray(np.clip(out, 0, 255).astype(np.uint8)).save(buf, "JPEG", quality=int(rng.integers(25, 90)))
         out = np.asarray(Image.open(buf), np.float32)
-    return np.clip(out, 0, 255)
+    out = np.clip(out, 0, 255)
+    if grayscale_probability > 0 and rng.random() < grayscale_probability:
+        grey = np.asarray(Image.fromarray(out.astype(np.uint8)).convert("L"), np.float32)
+        out = np.repeat(grey[..., None], 3, axis=2)
+    return out
 
 
 def scene_background(scenes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -169,7 +177,7 @@ def augment_view(image: np.ndarray, settings: OfflineAugment, rng: np.random.Gen
     if settings.photo_noise:
         if not pasted and rng.random() < 0.5:
             out = random_resized_crop(out, rng)
-        out = phone_noise(out, rng)
+        out = phone_noise(out, rng, settings.grayscale_probability)
     return np.clip(out, 0, 255).astype(np.uint8)
 
 

@@ -21,7 +21,8 @@ from trashure.offline_augment import OfflineAugment, augment_view, board_mask, v
 
 def offline_settings(config: TrainConfig) -> OfflineAugment:
     return OfflineAugment(paste_probability=config.paste_probability, photo_noise=config.photo_noise,
-                          scene_probability=config.scene_probability)
+                          scene_probability=config.scene_probability,
+                          grayscale_probability=config.grayscale_probability if config.photo_noise else 0.0)
 
 
 def thread_pool() -> ThreadPoolExecutor:
