@@ -91,7 +91,7 @@ class TrainConfig:
     paste_probability: float = 1.0  # an augmented view of a plain-board photo is cut out and pasted on a new background
     scene_probability: float = 0.0  # a pasted object lands on a training photo of `other` (not a generated background)
     photo_noise: bool = True  # augmented views get random crops, colour, blur, sensor noise and JPEG quality
-    grayscale_probability: float = 0.0  # with photo_noise: the share of augmented views turned grey
+    grayscale_probability: float = 0.25  # with photo_noise: the share of augmented views turned grey
     class_weighting: str = "balanced"  # "balanced": every class weighs the same in the loss; "none"
     # Validation photos seen also through this many augmented views (the same augmentation as training),
     # so that early stopping and the fine-tuning stage are judged on photos unlike the board, not only
