@@ -85,8 +85,10 @@ class TrainConfig:
     augment_flip: bool = True
     augment_rotation_degrees: float = 20.0  # random rotation within +/- this many degrees
     augment_brightness: float = 0.2  # random brightness shift within +/- this fraction of 0-255
-    augmented_views: int = 4  # fast mode: augmented copies of each training photo
-    clean_view: bool = True  # fast mode: the clean photo is a training view too, besides its augmented ones
+    augmented_views: int = 4  # fast mode: augmented copies of each training photo (exact: see clean_view)
+    # The clean photo is a training view too, besides its augmented ones; the exact mode, drawing afresh
+    # every epoch, leaves a photo clean one time in 1 + augmented_views to match.
+    clean_view: bool = True
     # Against the plain-board shortcut (offline, before the Keras augmentation layers; see offline_augment):
     paste_probability: float = 1.0  # an augmented view of a plain-board photo is cut out and pasted on a new background
     scene_probability: float = 0.0  # a pasted object lands on a training photo of `other` (not a generated background)

@@ -42,6 +42,8 @@ def clean_share(config: TrainConfig) -> float:
 
 def _clean_rows(idx: np.ndarray, seed: int, epoch: int, share: float) -> np.ndarray:
     # A draw of its own per photo and epoch, apart from the views' (view_rng), so neither shifts the other.
+    if share <= 0:
+        return np.zeros(len(idx), bool)
     return np.array([np.random.default_rng([seed, int(i), FRESH_VIEWS + epoch, 1]).random() < share for i in idx],
                     bool)
 
