@@ -152,14 +152,20 @@ def validation_labels(data: PreparedData, cached_val: np.ndarray) -> np.ndarray:
     return np.tile(data.labels["val"], len(cached_val) // max(len(data.labels["val"]), 1))
 
 
-def _pooled(top, activations: np.ndarray) -> np.ndarray:
-    """Pooled features from activations at the cut, through the frozen top (inference)."""
+def _pooled(top, cached: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Pooled features from each part's activations at the cut, through the frozen top (inference)."""
     import tensorflow as tf
 
-    run = tf.function(lambda x: top(x, training=False), reduce_retracing=True)  # the last batch is smaller
-    flat = activations.reshape(-1, *activations.shape[-3:])
-    out = [run(flat[i:i + 256].astype(np.float32)).numpy() for i in range(0, len(flat), 256)]
-    return np.concatenate(out).reshape(*activations.shape[:-3], -1)
+    # One traced function for every part and batch size (a fresh one per part retraced on each last batch).
+    shape = next(iter(cached.values())).shape[-3:]
+    run = tf.function(lambda x: top(x, training=False), input_signature=[tf.TensorSpec([None, *shape], tf.float32)])
+
+    def pool(activations: np.ndarray) -> np.ndarray:
+        flat = activations.reshape(-1, *shape)
+        out = [run(flat[i:i + 256].astype(np.float32)).numpy() for i in range(0, len(flat), 256)]
+        return np.concatenate(out).reshape(*activations.shape[:-3], -1)
+
+    return {part: pool(activations) for part, activations in cached.items()}
 
 
 def train_fast(model, data: PreparedData, config: TrainConfig, run: Run | None, echo: Echo,
@@ -173,7 +179,7 @@ def train_fast(model, data: PreparedData, config: TrainConfig, run: Run | None, 
     t0 = time.time()
     cached = _views_from_cache_or_run(model, data, config, run, echo, weights_path, blocks, role)
     top = split_at_cut(model, blocks)[1] if blocks else None
-    pooled = {k: _pooled(top, v) for k, v in cached.items()} if blocks else cached
+    pooled = _pooled(top, cached) if blocks else cached
     timings["features_s"] = round(time.time() - t0, 3)
 
     t0 = time.time()
