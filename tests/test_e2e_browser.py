@@ -171,6 +171,10 @@ def test_why_heat_map_and_the_explorer_tabs(server, browser, artifacts):
 
     page.goto(f"{server}/explore")
     settle(page)
+    # The features of every photo come first (a spinner); the map's chart follows.
+    page.get_by_role("tab", name="Duplicates and leakage").wait_for(timeout=120_000)
+    page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+    settle(page)
     page.screenshot(path=str(artifacts / "explore-map.png"), full_page=True)
     for tab, words in (("Duplicates and leakage", "Exact duplicates"), ("Suspect labels", "Out-of-fold")):
         page.get_by_role("tab", name=tab).click()
