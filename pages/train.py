@@ -25,7 +25,8 @@ def options_ui() -> TrainConfig | None:
                                   "(much slower; the options below that it lacks are switched off).")
         epochs = cols[0].number_input("Max epochs", 1, 200, defaults.epochs)
         patience = cols[0].number_input("Early-stopping patience", 0, 50, defaults.patience)
-        learning_rate = cols[0].number_input("Learning rate", 1e-6, 1e-1, defaults.learning_rate, format="%.5f")
+        # step: the default 0.01 would push a rate out of range, which disables the -/+ buttons.
+        learning_rate = cols[0].number_input("Learning rate", 1e-6, 1e-1, defaults.learning_rate, 1e-5, format="%.5f")
         batch_size = cols[1].number_input("Batch size", 1, 512, defaults.batch_size)
         seed = cols[1].number_input("Seed (split and training)", 0, 2**31 - 1, defaults.seed)
         balanced = cols[1].checkbox("Balanced classes", defaults.class_weighting == "balanced",
@@ -55,7 +56,7 @@ def options_ui() -> TrainConfig | None:
         views = cols[2].number_input("Augmented views per photo (fast mode)", 0, 16, defaults.augmented_views)
         blocks = cols[3].number_input("Fine-tune: top blocks to unfreeze (0: off)", 0, 16, defaults.fine_tune_blocks)
         ft_epochs = cols[3].number_input("Fine-tune: max epochs", 0, 100, defaults.fine_tune_epochs)
-        ft_lr = cols[3].number_input("Fine-tune: learning rate", 1e-7, 1e-2, defaults.fine_tune_learning_rate,
+        ft_lr = cols[3].number_input("Fine-tune: learning rate", 1e-7, 1e-2, defaults.fine_tune_learning_rate, 1e-5,
                                      format="%.6f")
         ft_patience = cols[3].number_input("Fine-tune: patience", 0, 50, defaults.fine_tune_patience)
         if not st.form_submit_button("▶ Start training", type="primary"):
