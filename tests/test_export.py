@@ -90,16 +90,21 @@ def test_tfjs_in_the_official_runtime_matches_keras(exported, test_split, keras_
 
 
 def test_int8_agrees_with_keras(exported, test_split, keras_probs):
-    """The requirement: full-integer int8 (per-channel weights, 200 calibration photos) keeps the test
-    accuracy within 1 point of the float model's. Top-1 agreement is reported beside it."""
+    """The requirement: full-integer int8 (per-channel weights, 200 calibration photos) costs at most 1 point of
+    the float model's test accuracy. It may gain more than that by chance (photos on a decision boundary that
+    the rounding tips the right way), so the faithfulness check is top-1 agreement: at least 95%."""
     out, _ = exported
     probs = load_runner("tflite-int8", out / "tflite-int8")(test_split[1])
     labels = test_split[2]
-    agreement = (probs.argmax(1) == keras_probs.argmax(1)).mean()
-    keras_acc = (keras_probs.argmax(1) == labels).mean()
-    int8_acc = (probs.argmax(1) == labels).mean()
-    print(f"int8 top-1 agreement {agreement:.2%}, accuracy {int8_acc:.2%} vs keras {keras_acc:.2%}")
-    assert abs(int8_acc - keras_acc) <= 0.01
+    int8_top, keras_top = probs.argmax(1), keras_probs.argmax(1)
+    agreement = (int8_top == keras_top).mean()
+    keras_acc, int8_acc = (keras_top == labels).mean(), (int8_top == labels).mean()
+    differ = int8_top != keras_top
+    print(f"int8 top-1 agreement {agreement:.2%} ({differ.sum()} photos differ: int8 right on "
+          f"{(differ & (int8_top == labels)).sum()}, Keras on {(differ & (keras_top == labels)).sum()}), "
+          f"accuracy {int8_acc:.2%} vs keras {keras_acc:.2%}")
+    assert int8_acc >= keras_acc - 0.01
+    assert agreement >= 0.95
 
 
 @needs_node
