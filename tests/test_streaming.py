@@ -51,6 +51,19 @@ def test_views_streamed_from_disk_equal_views_of_an_array_and_a_shard_draws_its_
     np.testing.assert_allclose(shard, from_array[:, 5:11], rtol=0, atol=1e-6)
 
 
+def test_views_made_a_batch_ahead_land_in_their_own_rows_whatever_the_batch_size(tmp_path):
+    from trashure.training.views import extract, offline_settings
+
+    photos = _rows(tmp_path).load()
+    settings = offline_settings(TrainConfig(paste_probability=1.0, photo_noise=True))
+    whole = extract(MeanColour(), photos, 3, None, settings, seed=3, batch_size=len(photos))
+    for batch_size in (1, 5, 7):
+        np.testing.assert_allclose(extract(MeanColour(), photos, 3, None, settings, seed=3, batch_size=batch_size),
+                                   whole, rtol=0, atol=1e-6)
+    # Each augmented view is its own draw: a misplaced batch or view would show up as a mismatch above.
+    assert len({tuple(np.round(whole[v, 0], 3)) for v in range(4)}) == 4
+
+
 def test_exact_mode_augments_streamed_photos_as_it_augments_photos_in_memory(tmp_path):
     from trashure.training.exact import _offline_transform
 

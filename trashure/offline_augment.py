@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
@@ -43,18 +44,27 @@ class OfflineAugment:
         return self.paste_probability > 0 or self.photo_noise
 
 
-def _border_pixels(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(coordinates (n, 2) as y, x in [0, 1]; colours (n, 3)) of the frame of width BORDER."""
-    h, w = image.shape[:2]
+@lru_cache(maxsize=4)
+def _frame(h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, column indices of the frame of width BORDER; the quadratic design over the frame; the design
+    over the whole photo), made once per photo size."""
     mask = np.zeros((h, w), bool)
     mask[:BORDER], mask[-BORDER:], mask[:, :BORDER], mask[:, -BORDER:] = True, True, True, True
     ys, xs = np.nonzero(mask)
-    return np.stack([ys / h, xs / w], 1), image[ys, xs].astype(np.float32)
+    everywhere = np.mgrid[0:h, 0:w]
+    whole = _plane_design(np.stack([everywhere[0].ravel() / h, everywhere[1].ravel() / w], 1))
+    return (ys, xs), _plane_design(np.stack([ys / h, xs / w], 1)), whole
 
 
 def _plane_design(yx: np.ndarray) -> np.ndarray:
     y, x = yx[:, 0], yx[:, 1]
     return np.stack([np.ones_like(y), y, x, y * x, y * y, x * x], 1)
+
+
+def _fit(design: np.ndarray, values: np.ndarray) -> np.ndarray:
+    # The normal equations of a 6-term fit: ~50x faster here than lstsq's SVD, and well conditioned
+    # (coordinates in [0, 1]); the masks come out the same on every photo of trashnet4 and mixed4.
+    return np.linalg.solve(design.T @ design, design.T @ values)
 
 
 def board_mask(image: np.ndarray, max_border_spread: float = 18.0) -> np.ndarray | None:
@@ -65,18 +75,17 @@ def board_mask(image: np.ndarray, max_border_spread: float = 18.0) -> np.ndarray
     from scipy import ndimage
 
     h, w = image.shape[:2]
-    yx, colours = _border_pixels(image)
-    design = _plane_design(yx)
+    frame, design, whole = _frame(h, w)
+    colours = image[frame].astype(np.float32)
     # Start from the pixels near the frame's median colour (the board), then refit on the pixels that fit.
     board = np.abs(colours - np.median(colours, axis=0)).max(axis=1) < 40
     for _ in range(3):
-        coef, *_ = np.linalg.lstsq(design[board], colours[board], rcond=None)
+        coef = _fit(design[board], colours[board])
         spread = np.abs(colours - design @ coef).max(axis=1)
         board = spread <= max_border_spread
         if board.mean() < 0.6:
             return None
-    ys, xs = np.mgrid[0:h, 0:w]
-    fitted = (_plane_design(np.stack([ys.ravel() / h, xs.ravel() / w], 1)) @ coef).reshape(h, w, 3)
+    fitted = (whole @ coef).reshape(h, w, 3)
     distance = np.abs(image.astype(np.float32) - fitted).max(axis=2)
     threshold = max(25.0, 3.0 * float(np.percentile(spread[board], 90)))
     fg = ndimage.binary_opening(distance > threshold, iterations=2)
