@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -30,12 +31,20 @@ def thread_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2))
 
 
+@lru_cache(maxsize=1)
+def _thread_pools():
+    """The native thread pools loaded in this process, NumPy's BLAS (board_mask's fits) among them. Found
+    once: finding them scans every loaded library, 3 ms with TensorFlow loaded, and board_masks runs once a
+    batch."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
 def board_masks(images: np.ndarray, settings: OfflineAugment) -> list[np.ndarray | None]:
     """The object mask (uint8 alpha) of each photo on a plain board, None for the others."""
     if settings.paste_probability <= 0:
         return [None] * len(images)
-
-    from threadpoolctl import threadpool_limits
 
     def mask(image: np.ndarray) -> np.ndarray | None:
         alpha = board_mask(image)
@@ -43,7 +52,7 @@ def board_masks(images: np.ndarray, settings: OfflineAugment) -> list[np.ndarray
 
     # The photos already share the cores, a thread each: OpenBLAS's own threads on board_mask's small
     # fits only spin (measured: 16 ms of CPU a photo, 6 ms with one BLAS thread; the same masks).
-    with threadpool_limits(limits=1, user_api="blas"), thread_pool() as pool:
+    with _thread_pools().limit(limits=1, user_api="blas"), thread_pool() as pool:
         return list(pool.map(mask, images))
 
 
