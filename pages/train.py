@@ -59,6 +59,11 @@ def options_ui() -> TrainConfig | None:
         ft_lr = cols[3].number_input("Fine-tune: learning rate", 1e-7, 1e-2, defaults.fine_tune_learning_rate, 1e-5,
                                      format="%.6f")
         ft_patience = cols[3].number_input("Fine-tune: patience", 0, 50, defaults.fine_tune_patience)
+        ft_average = cols[3].checkbox("Fine-tune: keep the mean of its epochs' weights",
+                                      defaults.fine_tune_average_weights,
+                                      help="Stochastic weight averaging: the mean of the weights at the end of every "
+                                           "fine-tuning epoch, rather than the one epoch of lowest validation loss. "
+                                           "It generalised better to photos of other sources.")
         if not st.form_submit_button("▶ Start training", type="primary"):
             return None
     try:
@@ -69,7 +74,8 @@ def options_ui() -> TrainConfig | None:
                            paste_probability=float(paste), photo_noise=noise, grayscale_probability=float(grey),
                            fine_tune_blocks=int(blocks),
                            fine_tune_epochs=int(ft_epochs), fine_tune_learning_rate=float(ft_lr),
-                           fine_tune_patience=int(ft_patience), leakage_safe_split=leakage_safe,
+                           fine_tune_patience=int(ft_patience), fine_tune_average_weights=ft_average,
+                           leakage_safe_split=leakage_safe,
                            strategy=strategy)
     except ValueError as exc:
         st.error(str(exc))

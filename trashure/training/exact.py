@@ -17,8 +17,9 @@ import numpy as np
 
 from trashure.config import TrainConfig
 from trashure.runs import Run
-from trashure.training.keras_parts import (FINE_TUNE_STAGE, Echo, TrainingCancelled, class_weights, early_stopping,
-                                           keras_classes, one_hot, phase, run_second_stage, save_model_atomic)
+from trashure.training.keras_parts import (FINE_TUNE_STAGE, Echo, TrainingCancelled, averaged_note, class_weights,
+                                           early_stopping, keras_classes, one_hot, phase, run_second_stage,
+                                           save_model_atomic)
 from trashure.training.prepared import PreparedData
 from trashure.training.views import augmented_copies, board_masks, offline_batch, offline_settings, thread_pool
 
@@ -122,12 +123,12 @@ def train_exact(model, data: PreparedData, config: TrainConfig, run: Run | None,
     if config.fine_tunes:
         trainable = unfreeze_top(model, config.fine_tune_blocks)
         phase(run, echo, "fine-tuning", f"fine-tuning the top {config.fine_tune_blocks} blocks ({len(trainable)} "
-              f"layers with weights) end to end for up to {config.fine_tune_epochs} epochs")
+              f"layers with weights) end to end for up to {config.fine_tune_epochs} epochs{averaged_note(config)}")
         compile_model(trainer, config.fine_tune_learning_rate)
         val_arrays = (val_images.astype(np.float32), val_labels) if isinstance(val_images, np.ndarray) else val
         result.update(run_second_stage(
             model, trainer, val_arrays, config, history,
             RunCallback(run, config.max_epochs, echo, history, FINE_TUNE_STAGE),
-            lambda: batches(config.seed + 1), run, checkpoint))
+            lambda: batches(config.seed + 1), run, checkpoint, echo))
     timings["train_s"] = round(time.time() - t0, 3)
     return result

@@ -18,8 +18,9 @@ import numpy as np
 
 from trashure.config import TrainConfig
 from trashure.runs import Run
-from trashure.training.keras_parts import (FINE_TUNE_STAGE, Echo, check_cancel, class_weights, early_stopping,
-                                           keras_classes, one_hot, phase, progress_printer, run_second_stage)
+from trashure.training.keras_parts import (FINE_TUNE_STAGE, Echo, averaged_note, check_cancel, class_weights,
+                                           early_stopping, keras_classes, one_hot, phase, progress_printer,
+                                           run_second_stage)
 from trashure.training.distribute import WorkerRole
 from trashure.training.prepared import PreparedData
 from trashure.training.views import board_masks, extract, frozen_runner, offline_settings, scene_pool
@@ -224,7 +225,7 @@ def fine_tune_on_cut(model, classifier, cached: dict[str, np.ndarray], data: Pre
     trainable = unfreeze_top(model, config.fine_tune_blocks)
     phase(run, echo, "fine-tuning", f"fine-tuning the top {config.fine_tune_blocks} blocks ({len(trainable)} "
           f"layers with weights) and the head for up to {config.fine_tune_epochs} epochs, "
-          f"learning rate {config.fine_tune_learning_rate:g}")
+          f"learning rate {config.fine_tune_learning_rate:g}{averaged_note(config)}")
     compile_model(classifier, config.fine_tune_learning_rate, steps_per_execution(config))
     val = (cached["val"].astype(np.float32), one_hot(validation_labels(data, cached["val"]), n_classes))
     n_views = cached["train"].shape[0]
@@ -234,4 +235,4 @@ def fine_tune_on_cut(model, classifier, cached: dict[str, np.ndarray], data: Pre
         lambda: ArrayBatches(cached["train"].reshape(-1, *cached["train"].shape[2:]), one_hot(labels, n_classes),
                              config.batch_size, config.seed + 1, weights=weights[labels],
                              photos=len(data.labels["train"]) if config.fine_tune_one_view_per_epoch else None),
-        run)
+        run, echo=echo)

@@ -197,25 +197,67 @@ def check_cancel(run: Run | None) -> None:
         raise TrainingCancelled("cancelled during training")
 
 
-def run_second_stage(model, trainer, val, config: TrainConfig, history: list, callback, batches, run,
-                     checkpoint=None) -> dict[str, Any]:
-    """Fit the fine-tuning stage with its own early stopping. If no epoch of it beats the frozen stage's
-    validation loss, the frozen stage's weights are kept: fine-tuning never makes the kept model worse
-    on validation loss."""
-    before = model.get_weights()
+def averaged_note(config: TrainConfig) -> str:
+    return ", keeping the mean of the epochs' weights" if config.fine_tune_average_weights else ""
+
+
+def weight_average(variables):
+    """A callback that keeps the running mean of `variables` at the end of every epoch; apply() writes the
+    mean into them (stochastic weight averaging over the epochs run)."""
+    import keras
+
+    class WeightAverage(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.total: list[np.ndarray] | None = None
+            self.count = 0
+
+        def on_epoch_end(self, epoch, logs=None):
+            values = [np.asarray(v.numpy(), np.float64) for v in variables]
+            self.total = values if self.total is None else [t + v for t, v in zip(self.total, values)]
+            self.count += 1
+
+        def apply(self) -> None:
+            for variable, total in zip(variables, self.total or []):
+                variable.assign((total / self.count).astype(variable.dtype))
+
+    return WeightAverage()
+
+
+def _evaluate(trainer, val) -> list[float]:
     # val: (inputs, labels) arrays, or batches of photos streamed from disk.
-    baseline = float((trainer.evaluate(*val, verbose=0, batch_size=64) if isinstance(val, tuple)
-                      else trainer.evaluate(val, verbose=0))[0])
+    out = (trainer.evaluate(*val, verbose=0, batch_size=64) if isinstance(val, tuple)
+           else trainer.evaluate(val, verbose=0))
+    return [float(x) for x in out]
+
+
+def run_second_stage(model, trainer, val, config: TrainConfig, history: list, callback, batches, run,
+                     checkpoint=None, echo: Echo = print) -> dict[str, Any]:
+    """Fit the fine-tuning stage with its own early stopping; with fine_tune_average_weights, the stage's
+    model is then the mean of its weights over the epochs run. If that model does not beat the frozen
+    stage's validation loss, the frozen stage's weights are kept: fine-tuning never makes the kept model
+    worse on validation loss."""
+    before = model.get_weights()
+    baseline = _evaluate(trainer, val)[0]
     stopper = early_stopping(config, config.fine_tune_patience)
-    callbacks = [stopper, callback] + ([checkpoint] if checkpoint is not None else [])
+    averager = weight_average(model.trainable_weights) if config.fine_tune_average_weights else None
+    callbacks = [stopper, callback] + ([averager] if averager else []) + ([checkpoint] if checkpoint else [])
     trainer.fit(batches(), validation_data=val, epochs=config.fine_tune_epochs, verbose=0, shuffle=False,
                 callbacks=callbacks)
     check_cancel(run)
     stage = [h for h in history if h["stage"] == FINE_TUNE_STAGE]
-    best = min((h["val_loss"] for h in stage), default=np.inf)
-    kept = best < baseline
+    facts: dict[str, Any] = {"fine_tune_epochs_run": len(stage), "frozen_val_loss": baseline}
+    if averager is not None and averager.count:
+        averager.apply()
+        loss, accuracy = _evaluate(trainer, val)[:2]
+        facts.update(fine_tune_averaged_epochs=averager.count, fine_tune_val_accuracy=accuracy)
+        echo(f"  the mean of the weights of the {averager.count} fine-tuning epochs: val_loss {loss:.4f}  "
+             f"val_acc {accuracy:.4f} (frozen stage: val_loss {baseline:.4f})")
+    else:
+        loss = min((h["val_loss"] for h in stage), default=np.inf)
+    kept = loss < baseline
     if not kept:
         model.set_weights(before)
-    return {"fine_tune_epochs_run": len(stage), "fine_tune_kept": bool(kept),
-            "fine_tune_best_epoch": (stopper.best_epoch + 1) if kept else 0,
-            "frozen_val_loss": baseline, "fine_tune_best_val_loss": float(best)}
+    if averager is None:
+        facts["fine_tune_best_epoch"] = (stopper.best_epoch + 1) if kept else 0
+    return {**facts, "fine_tune_kept": bool(kept), "fine_tune_val_loss": float(loss)}

@@ -178,8 +178,10 @@ def _train_into(run: Run, data_dirs: list[Path], config: TrainConfig, echo: Echo
 
 
 def kept_val_accuracy(history: list[dict[str, Any]], facts: dict[str, Any]) -> float:
-    """Validation accuracy of the weights the run kept: the best-val_loss epoch of the last stage that
-    was kept (EarlyStopping restores it)."""
+    """Validation accuracy of the weights the run kept: the averaged fine-tuned weights', or the best-val_loss
+    epoch of the last stage that was kept (EarlyStopping restores it)."""
+    if facts.get("fine_tune_kept") and facts.get("fine_tune_val_accuracy") is not None:
+        return float(facts["fine_tune_val_accuracy"])
     if facts.get("fine_tune_kept"):
         stage = [h for h in history if h["stage"] == "fine-tune"]
     else:
@@ -226,7 +228,8 @@ def model_card(run: Run, config: TrainConfig, metrics: dict[str, Any], data_dirs
         "training": {**config.to_dict(), "epochs_run": metrics["epochs_run"],
                      **{k: metrics.get(k) for k in ("best_val_loss_epoch", "best_val_accuracy_epoch",
                                                     "fine_tune_epochs_run", "fine_tune_kept",
-                                                    "fine_tune_best_epoch") if k in metrics},
+                                                    "fine_tune_best_epoch", "fine_tune_averaged_epochs")
+                        if k in metrics},
                      "timings": metrics["timings"]},
         "history": history or [],
         "run_id": run.id,

@@ -1,0 +1,108 @@
+"""The fine-tuning stage's choice of weights: the mean of its epochs' weights, kept only when it beats the
+frozen stage on validation loss. A small dense model stands in for the unfrozen blocks and the head."""
+
+import numpy as np
+import pytest
+
+from trashure.config import TrainConfig
+from trashure.training.keras_parts import FINE_TUNE_STAGE, keras_classes, one_hot, run_second_stage
+
+
+def _problem(seed: int = 0, n: int = 96):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 3, (3, 4))
+    labels = rng.integers(0, 3, n)
+    inputs = (centres[labels] + rng.normal(0, 0.5, (n, 4))).astype(np.float32)
+    return inputs, labels
+
+
+def _model(learning_rate: float):
+    import keras
+
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+def _snapshots():
+    import keras
+
+    class Snapshots(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.weights = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.weights.append([w.copy() for w in self.model.get_weights()])
+
+    return Snapshots()
+
+
+def _stage(model, train, val, config: TrainConfig):
+    ArrayBatches, RunCallback, _ = keras_classes()
+    history: list = []
+    snapshots = _snapshots()
+    facts = run_second_stage(model, model, val, config, history,
+                             RunCallback(None, config.fine_tune_epochs, lambda line: None, history, FINE_TUNE_STAGE),
+                             lambda: ArrayBatches(*train, batch_size=16, seed=0), None, snapshots,
+                             echo=lambda line: None)
+    return facts, history, snapshots.weights
+
+
+@pytest.mark.parametrize("epochs", [1, 4])
+def test_the_fine_tuned_model_is_the_mean_of_the_weights_at_the_end_of_every_epoch(epochs):
+    inputs, labels = _problem()
+    model = _model(0.02)
+    config = TrainConfig(fine_tune_epochs=epochs, fine_tune_patience=10)
+    train, val = (inputs[:64], one_hot(labels[:64], 3)), (inputs[64:], one_hot(labels[64:], 3))
+    facts, history, snapshots = _stage(model, train, val, config)
+
+    assert len(snapshots) == len(history) == epochs and facts["fine_tune_averaged_epochs"] == epochs
+    assert facts["fine_tune_kept"]  # from random weights, any training beats them
+    mean = [np.mean([s[i] for s in snapshots], axis=0) for i in range(len(snapshots[0]))]
+    for got, want in zip(model.get_weights(), mean):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+    if epochs > 1:  # the mean is neither the last epoch's weights nor the best one's
+        assert not all(np.allclose(a, b) for a, b in zip(model.get_weights(), snapshots[-1]))
+    loss, accuracy = model.evaluate(*val, verbose=0)[:2]
+    assert facts["fine_tune_val_loss"] == pytest.approx(loss, rel=1e-5)
+    assert facts["fine_tune_val_accuracy"] == pytest.approx(accuracy)
+
+
+def test_a_mean_that_does_not_beat_the_frozen_stage_gives_the_frozen_weights_back():
+    inputs, labels = _problem()
+    model = _model(0.05)
+    val = (inputs[64:], one_hot(labels[64:], 3))
+    model.fit(inputs[:64], one_hot(labels[:64], 3), epochs=60, verbose=0)  # a good "frozen stage"
+    before = [w.copy() for w in model.get_weights()]
+    wrong = (inputs[:64], one_hot((labels[:64] + 1) % 3, 3))  # fine-tuning on wrong labels can only hurt
+    facts, _, snapshots = _stage(model, wrong, val, TrainConfig(fine_tune_epochs=3, fine_tune_patience=10))
+
+    assert not facts["fine_tune_kept"] and facts["fine_tune_val_loss"] > facts["frozen_val_loss"]
+    assert not all(np.allclose(a, b) for a, b in zip(snapshots[-1], before))  # it did move
+    for got, want in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_without_averaging_the_best_epoch_is_kept():
+    inputs, labels = _problem(1)
+    model = _model(0.02)
+    config = TrainConfig(fine_tune_epochs=4, fine_tune_patience=10, fine_tune_average_weights=False)
+    val = (inputs[64:], one_hot(labels[64:], 3))
+    facts, history, snapshots = _stage(model, (inputs[:64], one_hot(labels[:64], 3)), val, config)
+
+    best = int(np.argmin([h["val_loss"] for h in history]))
+    assert facts["fine_tune_kept"] and facts["fine_tune_best_epoch"] == best + 1
+    assert "fine_tune_averaged_epochs" not in facts
+    for got, want in zip(model.get_weights(), snapshots[best]):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_config_saved_before_averaging_existed_still_means_the_best_epoch():
+    old = TrainConfig().to_dict()
+    del old["fine_tune_average_weights"]
+    assert TrainConfig.from_dict(old).fine_tune_average_weights is False
+    assert TrainConfig.from_dict(TrainConfig().to_dict()).fine_tune_average_weights is True
