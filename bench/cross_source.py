@@ -54,7 +54,7 @@ def parse_value(text: str):
 def run_fold(data_dirs: list[Path], holdout: str, config: TrainConfig) -> dict:
     from trashure.evaluation import metrics_from_probabilities, predict_arrays
     from trashure.training.prepared import prepare_data
-    from trashure.training.run import fit
+    from trashure.training.run import fit, kept_val_accuracy
 
     t0 = time.perf_counter()
     data = prepare_data(data_dirs, config, keep=lambda r: not in_source(r, holdout))
@@ -65,8 +65,7 @@ def run_fold(data_dirs: list[Path], holdout: str, config: TrainConfig) -> dict:
     probabilities = predict_arrays(model, images)
     labels = np.array([r.label for r in held.records])
     m = metrics_from_probabilities(probabilities, labels, data.dataset.classes)
-    kept = [h for h in facts["history"] if h["stage"] == ("fine-tune" if facts.get("fine_tune_kept") else "frozen")]
-    val = min(kept, key=lambda h: h["val_loss"])["val_accuracy"] if kept else float("nan")
+    val = kept_val_accuracy(facts["history"], facts)
     return {"holdout": holdout, "n_train": len(data.split.train), "n_heldout": len(labels),
             "accuracy": m["accuracy"], "ci95": m["accuracy_ci95"], "loss": m["loss"],
             "recall": {c: v["recall"] for c, v in m["per_class"].items() if v["support"]},
