@@ -138,7 +138,8 @@ def live_run_ui(run_id: str) -> None:
     cols[1].metric("Elapsed", format_seconds(elapsed_seconds(status)))
     cols[2].metric("Remaining (at most)", format_seconds(remaining_seconds(status, history)))
     cols[3].metric("Val accuracy (best so far)", f"{best_val_accuracy(history):.1%}" if history else "–",
-                   help="Validation accuracy at the lowest validation loss so far: the weights early stopping keeps.")
+                   help="Validation accuracy at the lowest validation loss so far. When fine-tuning ends, the run "
+                        "keeps the mean of its fine-tuning epochs' weights: the Results page shows its accuracy.")
     if history:
         left, right = st.columns(2)
         left.plotly_chart(charts.history_curves(history, "accuracy"), key=f"acc-{run_id}-{len(history)}")
