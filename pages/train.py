@@ -59,7 +59,7 @@ def options_ui() -> TrainConfig | None:
         ft_lr = cols[3].number_input("Fine-tune: learning rate", 1e-7, 1e-2, defaults.fine_tune_learning_rate, 1e-5,
                                      format="%.6f")
         ft_patience = cols[3].number_input("Fine-tune: patience", 0, 50, defaults.fine_tune_patience)
-        ft_average = cols[3].checkbox("Fine-tune: keep the mean of its epochs' weights",
+        ft_average = cols[3].checkbox("Fine-tune: average epochs",
                                       defaults.fine_tune_average_weights,
                                       help="Stochastic weight averaging: the mean of the weights at the end of every "
                                            "fine-tuning epoch, rather than the one epoch of lowest validation loss. "
