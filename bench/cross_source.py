@@ -61,7 +61,7 @@ def run_fold(data_dirs: list[Path], holdout: str, config: TrainConfig) -> dict:
     model, facts = fit(data, config, echo=lambda line: print(f"[{holdout}] {line}", flush=True))
     held = scan_sources(data_dirs, data.dataset.classes)
     held.records = [r for r in held.records if in_source(r, holdout)]
-    images = decode_dataset(held)
+    images = decode_dataset(held, int(model.input_shape[1]))  # 448 for a model that looks twice
     probabilities = predict_arrays(model, images)
     labels = np.array([r.label for r in held.records])
     m = metrics_from_probabilities(probabilities, labels, data.dataset.classes)

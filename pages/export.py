@@ -37,7 +37,7 @@ def options_ui() -> tuple[list[str], int] | None:
 
 
 def export_ui(entry: ModelEntry, out_dir: Path, formats: list[str], scale: int) -> None:
-    from trashure.export import ExportError, export_model, test_set
+    from trashure.export import ExportError, export_model, input_size, test_set
     from trashure.images import load_array
     from trashure.runtimes import format_report
 
@@ -53,7 +53,8 @@ def export_ui(entry: ModelEntry, out_dir: Path, formats: list[str], scale: int) 
                 st.write(f"no test accuracy per format: {exc}")
             st.write("measuring latency and test accuracy per format")
             photo = next(iter(sorted(Path(data_dirs[0]).rglob("*.jpg"))), None) if data_dirs else None
-            image = load_array(photo) if photo else np.full((224, 224, 3), 128, np.uint8)
+            size = input_size(entry.card())
+            image = load_array(photo, size) if photo else np.full((size, size, 3), 128, np.uint8)
             st.session_state["export_report"] = (str(out_dir), format_report(out_dir, formats, image, scale, test=test))
             status.update(label="Export done", state="complete")
         except TrashureError as exc:

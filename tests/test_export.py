@@ -9,10 +9,12 @@ import pytest
 
 from conftest import cli
 from trashure.config import DEFAULT_MODEL_PATH, TrainConfig
-from trashure.export import FORMATS, ExportError, export_model
+from trashure.export import FORMATS, ExportError, export_model, input_size
+from trashure.modelfile import read_card
 from trashure.runtimes import load_runner, node_available, tfjs_predict
 
 CLASSES = ["can", "glass_bottle", "other", "plastic_bottle"]
+SIZE = input_size(read_card(DEFAULT_MODEL_PATH))  # 448: the shipped model looks twice (trashure.glimpse)
 needs_node = pytest.mark.skipif(not node_available(),
                                 reason="needs Node.js and tools/tfjs/node_modules (bash tools/tfjs/setup.sh)")
 
@@ -21,7 +23,6 @@ pytestmark = [pytest.mark.slow]
 
 def split_records(data_dirs):
     from trashure.fingerprints import checked_dataset, split_for
-    from trashure.modelfile import read_card
 
     config = TrainConfig.from_dict(read_card(DEFAULT_MODEL_PATH)["training"])
     return split_for(*checked_dataset(data_dirs, CLASSES), config).test
@@ -32,7 +33,7 @@ def test_split(shipped_data):
     from trashure.images import load_array
 
     records = split_records(shipped_data)
-    images = np.stack([load_array(r.path) for r in records]).astype(np.float32)
+    images = np.stack([load_array(r.path, SIZE) for r in records]).astype(np.float32)
     labels = np.array([r.label for r in records])
     return records, images, labels
 
@@ -61,7 +62,7 @@ def test_every_format_is_written_with_labels_and_metadata(exported):
         assert (folder / "labels.txt").read_text().split() == CLASSES
         meta = json.loads((folder / "metadata.json").read_text())
         assert meta["classes"] == CLASSES and meta["format"] == fmt
-        assert meta["input"]["shape"] == [1, 224, 224, 3] and meta["input"]["color"] == "RGB"
+        assert meta["input"]["shape"] == [1, SIZE, SIZE, 3] and meta["input"]["color"] == "RGB"
         assert meta["metrics"]["test_accuracy"] > 0.5
         assert result.formats[fmt]["size_bytes"] > 1_000_000
     int8 = json.loads((out / "tflite-int8" / "metadata.json").read_text())
@@ -109,7 +110,8 @@ def test_int8_agrees_with_keras(exported, test_split, keras_probs):
 
 @needs_node
 def test_web_backend_contract_end_to_end(tmp_path, test_split):
-    """--input-scale 1, loaded with tf.loadGraphModel, photo decoded, 224x224 bilinear, /255, batch axis,
+    """--input-scale 1, loaded with tf.loadGraphModel, photo decoded, resized to the model's size (metadata.json)
+    bilinear, /255, batch axis,
     4 probabilities in class order: exactly the web backend's steps, in the official runtime."""
     result = cli("export", "--model", DEFAULT_MODEL_PATH, "--out", tmp_path, "--formats", "tfjs,keras",
                  "--input-scale", "1", timeout=900)
@@ -125,7 +127,7 @@ def test_web_backend_contract_end_to_end(tmp_path, test_split):
     np.testing.assert_allclose(web.sum(1), 1.0, atol=1e-4)
     # The exact inputs the web path fed (decoded by jpeg-js, resized by TF.js, /255) give the same
     # probabilities through the Keras export with the same 0-1 input contract.
-    inputs = np.fromfile(dump, dtype="<f4").reshape(len(photos), 224, 224, 3)
+    inputs = np.fromfile(dump, dtype="<f4").reshape(len(photos), SIZE, SIZE, 3)
     assert 0.0 <= inputs.min() and inputs.max() <= 1.0
     reference = load_runner("keras", tmp_path / "keras")(inputs)
     assert np.array_equal(web.argmax(1), reference.argmax(1))

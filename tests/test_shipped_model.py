@@ -13,7 +13,9 @@ CARD = json.loads(DEFAULT_MODEL_PATH.with_suffix(".json").read_text())
 
 def test_card_describes_the_model():
     assert CARD["classes"] == ["can", "glass_bottle", "other", "plastic_bottle"]
-    assert CARD["input"]["range"] == [0, 255] and CARD["input"]["shape"][1:] == [224, 224, 3]
+    # It looks twice (trashure.glimpse): photos in at twice the training size.
+    size = 448 if CARD["training"].get("glimpse_side") else 224
+    assert CARD["input"]["range"] == [0, 255] and CARD["input"]["shape"][1:] == [size, size, 3]
     assert CARD["training"]["mode"] == "fast" and CARD["data"]["split"].startswith("80/10/10")
     assert "stratified by class and by source" in CARD["data"]["split"]
     assert CARD["tflite"]["source_sha256"] == sha256_file(DEFAULT_MODEL_PATH), "stale TFLite twin"

@@ -97,7 +97,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "fine_tune_learning_rate": args.fine_tune_learning_rate, "fine_tune_patience": args.fine_tune_patience,
         "class_weighting": args.class_weighting, "paste_probability": args.paste_probability,
         "grayscale_probability": args.grayscale_probability, "strategy": args.strategy,
-        "fine_tune_average_weights": args.fine_tune_average,
+        "fine_tune_average_weights": args.fine_tune_average, "glimpse_side": args.glimpse_side,
     }.items() if v is not None}
     if args.plain_split:
         overrides["leakage_safe_split"] = False
@@ -397,6 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fine-tune-average", action=argparse.BooleanOptionalAction, default=None,
                    help="keep the mean of the fine-tuning epochs' weights (default) or, with --no-fine-tune-average, "
                         "the epoch of lowest validation loss")
+    p.add_argument("--glimpse-side", type=float,
+                   help="the saved model looks twice: the whole photo, then a close-up this part of it wide around "
+                        "where the object is (default 0.5; 0: one look at 224x224, the notebook's model)")
     p.add_argument("--strategy", choices=["default", "mirrored", "multiworker"],
                    help="default: one device; mirrored: every GPU here (or logical CPU device); multiworker: one "
                         "process per machine, each with its TF_CONFIG (see the README)")

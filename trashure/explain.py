@@ -59,11 +59,14 @@ class Explainer:
 
             raise ModelLoadError(f"{model_path} is not a Trashure MobileNetV2 model: no heat map can be made")
         self._base = self.model.get_layer(BASE_NAME)
-        after = names[names.index("pool"):]
+        # The layers before the base (the overview's 2x2 average of a two-pass model, the scaling) and the head
+        # after it: the heat map is the whole photo's pass. Its class is the model's answer (both passes).
         before = [self.model.get_layer(n) for n in names[1:names.index(BASE_NAME)]]
-        head = [self.model.get_layer(n) for n in after]
+        head = [self.model.get_layer(n) for n in ("pool", "dense_hidden", "probabilities")]
 
         def forward(image):
+            answer = self.model(image, training=False)[0]
+            k = tf.argmax(answer)
             x = image
             for layer in before:
                 x = layer(x)
@@ -73,12 +76,11 @@ class Explainer:
                 y = features
                 for layer in head:
                     y = layer(y)
-                k = tf.argmax(y[0])
                 score = y[0, k]
             grads = tape.gradient(score, features)[0]
             weights = tf.reduce_mean(grads, axis=(0, 1))
             cam = tf.nn.relu(tf.reduce_sum(features[0] * weights, axis=-1))
-            return y[0], cam / (tf.reduce_max(cam) + 1e-8)
+            return answer, cam / (tf.reduce_max(cam) + 1e-8)
 
         self._forward = tf.function(forward, reduce_retracing=True)
 

@@ -63,9 +63,15 @@ def serving_model(model, input_scale: int):
     return keras.Model(pixels, model(x), name=f"{model.name}_unit_input")
 
 
+def input_size(card: dict[str, Any]) -> int:
+    """The photo size the card's model takes (448 for a model that looks twice; 224 for one pass)."""
+    shape = (card.get("input") or {}).get("shape") or [None, 224]
+    return int(shape[1] or 224)
+
+
 def metadata(fmt: str, classes: Sequence[str], input_scale: int, card: dict[str, Any], source: Path,
              extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    size = 224
+    size = input_size(card)
     return {
         "format": fmt,
         "classes": list(classes),
@@ -73,7 +79,7 @@ def metadata(fmt: str, classes: Sequence[str], input_scale: int, card: dict[str,
         "input": {
             "shape": [1, size, size, 3], "layout": "NHWC", "color": "RGB", "dtype": "float32",
             "range": [0, 255] if input_scale == 255 else [0, 1],
-            "preprocessing": ("decode the photo to RGB (EXIF orientation applied), resize to 224x224 "
+            "preprocessing": (f"decode the photo to RGB (EXIF orientation applied), resize to {size}x{size} "
                               "(bilinear, no crop)" + ("" if input_scale == 255 else ", divide by 255")
                               + "; the model scales to [-1, 1] itself"),
         },
@@ -101,13 +107,13 @@ def split_part(card: dict[str, Any], data_dir, part: str) -> list:
     return split_for(dataset, fingerprints, config).part(part)
 
 
-def _load_records(records) -> tuple[np.ndarray, np.ndarray]:
+def _load_records(records, size: int) -> tuple[np.ndarray, np.ndarray]:
     from trashure.images import load_array
 
     images, labels = [], []
     for record in records:
         try:
-            images.append(load_array(record.path))
+            images.append(load_array(record.path, size))
         except TrashureError:
             continue
         labels.append(record.label)
@@ -124,12 +130,12 @@ def representative_images(card: dict[str, Any], data_dir, limit: int = 200) -> n
         raise ExportError("tflite-int8 needs real training photos for its calibration: give --data DATA_DIR "
                           "(the folder or folders the model was trained on)") from None
     rng = np.random.default_rng(0)
-    return _load_records([train[i] for i in rng.permutation(len(train))[:limit]])[0]
+    return _load_records([train[i] for i in rng.permutation(len(train))[:limit]], input_size(card))[0]
 
 
 def test_set(card: dict[str, Any], data_dir) -> tuple[np.ndarray, np.ndarray]:
     """(images 0-255, labels) of the test part of the card's split: what every format is scored on."""
-    return _load_records(split_part(card, data_dir, "test"))
+    return _load_records(split_part(card, data_dir, "test"), input_size(card))
 
 
 def _write_common(folder: Path, fmt: str, classes, input_scale, card, source, extra=None) -> None:

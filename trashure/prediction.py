@@ -32,6 +32,8 @@ class Prediction:
 def load_keras_model(path: str | Path):
     import keras
 
+    import trashure.glimpse  # noqa: F401  (registers the close-up layer of two-pass models)
+
     path = check_model_file(path)
     try:
         return keras.saving.load_model(path, compile=False)

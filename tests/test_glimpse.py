@@ -1,0 +1,113 @@
+"""Looking twice: the close-up is the right part of the photo, and the model is the mean of its two passes."""
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from trashure.config import CLASSES, TrainConfig
+from trashure.glimpse import GlimpseCrop, has_glimpse, with_glimpse
+
+OTHER = CLASSES.index("other")
+
+
+def smooth_photo(n: int = 1, size: int = 448, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    noise = rng.uniform(0, 255, (n, size // 16, size // 16, 3))
+    return np.stack([ndimage.zoom(p, (16, 16, 1), order=1) for p in noise]).astype(np.float32)
+
+
+def cells_pointing_at(row: int, col: int, n: int = 1) -> np.ndarray:
+    """Cell probabilities where every cell is background except (row, col)."""
+    cells = np.zeros((n, 7, 7, len(CLASSES)), np.float32)
+    cells[..., OTHER] = 0.9
+    cells[..., 0] = 0.1
+    cells[:, row, col, OTHER], cells[:, row, col, 0] = 0.2, 0.8
+    return cells
+
+
+def reference_crop(photo: np.ndarray, y0: float, x0: float, side: float, out: int = 224) -> np.ndarray:
+    """Bilinear sampling of the square [y0, y0 + side] x [x0, x0 + side] (parts of the photo), by SciPy."""
+    size = photo.shape[0]
+    coords = np.clip((y0 * size + (np.arange(out) + 0.5) * side * size / out - 0.5), 0, size - 1)
+    xs = np.clip((x0 * size + (np.arange(out) + 0.5) * side * size / out - 0.5), 0, size - 1)
+    yy, xx = np.meshgrid(coords, xs, indexing="ij")
+    return np.stack([ndimage.map_coordinates(photo[..., c], [yy, xx], order=1) for c in range(3)], axis=-1)
+
+
+@pytest.mark.parametrize("row, col", [(3, 3), (1, 5), (0, 0), (6, 6)])
+def test_the_close_up_is_centred_on_the_least_background_cell_and_stays_in_the_photo(row, col):
+    photo, side = smooth_photo(), 0.55
+    crop = np.asarray(GlimpseCrop(side, 224, OTHER)(photo, cells_pointing_at(row, col)))[0]
+    y0 = float(np.clip((row + 0.5) / 7 - side / 2, 0, 1 - side))
+    x0 = float(np.clip((col + 0.5) / 7 - side / 2, 0, 1 - side))
+    np.testing.assert_allclose(crop, reference_crop(photo[0], y0, x0, side), atol=0.05)
+    # A box one cell off would be another picture.
+    shifted = reference_crop(photo[0], float(np.clip(y0 + 1 / 7, 0, 1 - side)), x0, side)
+    if abs(np.clip(y0 + 1 / 7, 0, 1 - side) - y0) > 0.01:
+        assert np.abs(crop - shifted).mean() > 5
+
+
+def test_without_a_background_class_the_most_confident_cell_is_the_centre():
+    photo = smooth_photo()
+    cells = np.full((1, 7, 7, 3), 1 / 3, np.float32)
+    cells[0, 5, 1] = [0.05, 0.9, 0.05]
+    crop = np.asarray(GlimpseCrop(0.5, 224, None)(photo, cells))[0]
+    y0, x0 = float(np.clip(5.5 / 7 - 0.25, 0, 0.5)), float(np.clip(1.5 / 7 - 0.25, 0, 0.5))
+    np.testing.assert_allclose(crop, reference_crop(photo[0], y0, x0, 0.5), atol=0.05)
+
+
+def sharp_model():
+    """A Trashure model (ImageNet base) whose random head gives clearly different probabilities per photo."""
+    import keras
+
+    from trashure.model import build_model
+
+    keras.utils.set_random_seed(3)
+    model = build_model(CLASSES)
+    for name in ("dense_hidden", "probabilities"):
+        layer = model.get_layer(name)
+        layer.set_weights([w * 1.5 for w in layer.get_weights()])
+    return model
+
+
+def test_the_two_pass_model_is_the_mean_of_the_whole_photo_and_the_close_up():
+    import keras
+
+    from trashure.model import BASE_NAME
+
+    model = sharp_model()
+    glimpse = with_glimpse(model, CLASSES, 0.55)
+    assert glimpse.input_shape == (None, 448, 448, 3) and has_glimpse(glimpse) and not has_glimpse(model)
+    photos = smooth_photo(2, seed=1)
+    overview = photos.reshape(2, 224, 2, 224, 2, 3).mean(axis=(2, 4))
+    whole = np.asarray(model(overview))
+    feature_map = keras.Model(model.input, model.get_layer(BASE_NAME)(model.get_layer("preprocess")(model.input)))
+    cells = model.get_layer("probabilities")(model.get_layer("dense_hidden")(feature_map(overview)))
+    close_up = np.asarray(model(GlimpseCrop(0.55, 224, OTHER)(photos, cells)))
+    expected = (whole + close_up) / 2
+    assert np.abs(whole - close_up).max() > 0.05  # the two passes differ, so the mean is a real check
+    np.testing.assert_allclose(np.asarray(glimpse(photos)), expected, atol=1e-5)
+
+
+def test_the_two_pass_model_saves_loads_and_runs_in_litert(tmp_path):
+    from trashure.litert import LiteRTModel, to_tflite
+    from trashure.prediction import load_keras_model
+
+    glimpse = with_glimpse(sharp_model(), CLASSES, 0.55)
+    photos = smooth_photo(3, seed=2)
+    expected = np.asarray(glimpse(photos))
+    path = tmp_path / "m.keras"
+    glimpse.save(path)
+    np.testing.assert_allclose(np.asarray(load_keras_model(path)(photos)), expected, atol=1e-6)
+    lite = LiteRTModel(to_tflite(glimpse, signature=False))
+    np.testing.assert_allclose(lite.run(photos), expected, atol=1e-4)
+
+
+def test_looking_twice_is_trashures_default_and_not_the_notebooks():
+    assert TrainConfig().glimpse_side == 0.5 and TrainConfig().model_input_size == 448
+    exact = TrainConfig.for_mode("exact")
+    assert exact.glimpse_side == 0 and exact.model_input_size == 224
+    # A model trained before the option existed took one look.
+    assert TrainConfig.from_dict({"mode": "fast", "seed": 1}).glimpse_side == 0
+    with pytest.raises(ValueError, match="glimpse_side"):
+        TrainConfig(glimpse_side=1.5)

@@ -1,0 +1,112 @@
+"""Look twice: classify the whole photo, then a close-up of where the object is, and average the two.
+
+Everyday photos often show litter small in the frame (a can on a carpet, 5-15% of the photo wide): at 224x224
+the object covers one or two of MobileNetV2's 7x7 cells and the average over all 49 is mostly floor. The model
+itself says where to look: its head, applied to each cell of the base's last feature map instead of to their
+average, gives every cell class probabilities, and the cell least likely to be background (`other`) is where
+the object is. The model then crops a square around that cell, `side` of the photo wide, classifies the crop
+too, and returns the mean of the two passes' probabilities.
+
+The crop comes from a photo twice as sharp as the first pass sees (the model takes 448x448 and averages 2x2
+pixels for the overview), so a close-up of half the frame needs no upsampling: cropped from the 224x224 view
+instead, the same recipe gained a third as much across sources (docs/experiments.md). Everything is in the
+Keras graph with standard operations (average pooling, a maximum, matrix products), so every exported format
+runs the same two passes from one input.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+from keras import layers, ops
+
+GLIMPSE_LAYER = "glimpse"
+BACKGROUND_CLASS = "other"
+
+
+@keras.saving.register_keras_serializable(package="trashure")
+class GlimpseCrop(layers.Layer):
+    """(photo (b, S, S, 3), cell probabilities (b, g, g, n)) -> a (b, out, out, 3) crop of the photo, `side` of
+    it wide, centred on the cell least likely to be the background class (or, with no background class, the
+    most confident cell) and kept inside the photo. Bilinear resampling as two matrix products of hat-function
+    weights, so that TFLite and TF.js run it with their built-in operations."""
+
+    def __init__(self, side: float = 0.55, output_size: int = 224, background_index: int | None = None,
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        if not 0 < side <= 1:
+            raise ValueError(f"side must be in (0, 1], not {side}")
+        self.side, self.output_size, self.background_index = float(side), int(output_size), background_index
+
+    def _centre(self, cells):
+        grid = cells.shape[1]
+        if self.background_index is None:
+            score = ops.max(cells, axis=-1)
+        else:
+            score = 1.0 - cells[..., self.background_index]
+        # The arg max as a mask (ties share it): Keras' argmax brings an operation TFLite lacks (BitwiseAnd).
+        peak = ops.cast(ops.equal(score, ops.max(score, axis=(1, 2), keepdims=True)), "float32")
+        peak = peak / ops.sum(peak, axis=(1, 2), keepdims=True)
+        centres = (ops.arange(grid, dtype="float32") + 0.5) / grid
+        cy = ops.sum(ops.sum(peak, axis=2) * centres, axis=1)
+        cx = ops.sum(ops.sum(peak, axis=1) * centres, axis=1)
+        return cy, cx
+
+    def _weights(self, start, size: int):
+        """(b, out, size) bilinear weights that sample `side` of an axis of `size` pixels from `start`."""
+        out = ops.arange(self.output_size, dtype="float32")
+        step = self.side * size / self.output_size
+        source = ops.expand_dims(start * size, 1) + (out + 0.5) * step - 0.5
+        source = ops.clip(source, 0.0, size - 1.0)
+        pixels = ops.arange(size, dtype="float32")
+        return ops.relu(1.0 - ops.abs(ops.expand_dims(source, 2) - pixels))
+
+    def call(self, photo, cells):
+        size = photo.shape[1]
+        cy, cx = self._centre(cells)
+        half = self.side / 2
+        y0 = ops.clip(cy - half, 0.0, 1.0 - self.side)
+        x0 = ops.clip(cx - half, 0.0, 1.0 - self.side)
+        wy, wx = self._weights(y0, size), self._weights(x0, size)
+        n = self.output_size
+        # rows: (b, out, S) @ (b, S, S*3) -> (b, out, S, 3); then columns on the transposed result.
+        rows = ops.reshape(ops.matmul(wy, ops.reshape(photo, (-1, size, size * 3))), (-1, n, size, 3))
+        cols = ops.matmul(ops.reshape(ops.transpose(rows, (0, 1, 3, 2)), (-1, n * 3, size)),
+                          ops.transpose(wx, (0, 2, 1)))
+        return ops.transpose(ops.reshape(cols, (-1, n, 3, n)), (0, 1, 3, 2))
+
+    def compute_output_shape(self, photo_shape, cells_shape=None):
+        return (photo_shape[0], self.output_size, self.output_size, photo_shape[3])
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "side": self.side, "output_size": self.output_size,
+                "background_index": self.background_index}
+
+
+def with_glimpse(model, classes: Sequence[str], side: float):
+    """The two-pass model around a trained single-pass Trashure model (sharing its layers and weights): it
+    takes photos at twice the model's size and returns the mean of the whole photo's probabilities and the
+    close-up's."""
+    from trashure.model import BASE_NAME
+
+    size = int(model.input_shape[1])
+    preprocess, base = model.get_layer("preprocess"), model.get_layer(BASE_NAME)
+    pool, hidden, probabilities = (model.get_layer(n) for n in ("pool", "dense_hidden", "probabilities"))
+
+    def classify(pixels):
+        return probabilities(hidden(pool(base(preprocess(pixels), training=False))))
+
+    photo = keras.Input((2 * size, 2 * size, 3), name="image")
+    overview = layers.AveragePooling2D(2, name="overview")(photo)
+    features = base(preprocess(overview), training=False)
+    whole = probabilities(hidden(pool(features)))
+    cells = probabilities(hidden(features))  # the head on each cell of the 7x7 map
+    background = list(classes).index(BACKGROUND_CLASS) if BACKGROUND_CLASS in classes else None
+    close_up = GlimpseCrop(side, size, background, name=GLIMPSE_LAYER)(photo, cells)
+    mean = layers.Average(name="look_twice")([whole, classify(close_up)])
+    return keras.Model(photo, mean, name=f"{model.name}_glimpse")
+
+
+def has_glimpse(model) -> bool:
+    return any(layer.name == GLIMPSE_LAYER for layer in model.layers)
