@@ -72,7 +72,8 @@ def overview_ui(report: dict) -> None:
         right.plotly_chart(charts.image_sizes(sizes))
     elif sizes:
         right.markdown(f"**Image size**: every photo is {sizes[0]['width']}×{sizes[0]['height']} pixels.")
-    right.caption("Every photo is resized to 224×224 for the model (squashed, not cropped).")
+    right.caption("Training sees every photo at 224×224 (squashed, not cropped); a model that looks twice takes "
+                  "it at 448×448 and cuts its close-up from that.")
     if len(report["counts_per_source"]) > 1:
         st.subheader("Per source folder")
         st.caption("Each folder is a source: the split keeps every source's own 80/10/10, and Results reports "

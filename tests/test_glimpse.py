@@ -111,3 +111,14 @@ def test_looking_twice_is_trashures_default_and_not_the_notebooks():
     assert TrainConfig.from_dict({"mode": "fast", "seed": 1}).glimpse_side == 0
     with pytest.raises(ValueError, match="glimpse_side"):
         TrainConfig(glimpse_side=1.5)
+
+
+def test_tied_cells_share_the_centre():
+    """A confident object covers several cells whose background probability is exactly 0: the close-up is centred
+    on their middle (one crop), not on the first of them and not a blend of several crops."""
+    photo = smooth_photo(seed=4)
+    cells = cells_pointing_at(2, 1)
+    cells[0, 2, 1:4, OTHER], cells[0, 2, 1:4, 0] = 0.0, 1.0  # row 2, columns 1 to 3 tie
+    crop = np.asarray(GlimpseCrop(0.5, 224, OTHER)(photo, cells))[0]
+    y0, x0 = float(np.clip(2.5 / 7 - 0.25, 0, 0.5)), float(np.clip(2.5 / 7 - 0.25, 0, 0.5))
+    np.testing.assert_allclose(crop, reference_crop(photo[0], y0, x0, 0.5), atol=0.05)

@@ -121,7 +121,7 @@ class TrainConfig:
     # The saved model looks twice (trashure.glimpse): the whole photo, then a close-up this part of the photo
     # wide around the cell its head finds least like background, from a photo twice as sharp (448x448 in);
     # the two passes' probabilities are averaged. 0: one pass at 224x224, the notebook's model. Across
-    # sources +5.0 points on the mean of five split seeds, better on each; 0.5 to 0.7 wide all within 0.6.
+    # sources +4.5 points on the mean of five split seeds, better on each; 0.5 to 0.7 wide all within 0.6.
     glimpse_side: float = 0.5
     # Where training runs (trashure.training.distribute): one device, mirrored over this machine's devices,
     # or multi-worker over several processes or machines (TF_CONFIG). Not part of the recipe: the same

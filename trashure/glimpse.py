@@ -19,9 +19,11 @@ from __future__ import annotations
 from typing import Sequence
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 GLIMPSE_LAYER = "glimpse"
+TIE = 1 / 64  # cells whose score is this close to the best share the centre
 BACKGROUND_CLASS = "other"
 
 
@@ -40,36 +42,47 @@ class GlimpseCrop(layers.Layer):
         self.side, self.output_size, self.background_index = float(side), int(output_size), background_index
 
     def _centre(self, cells):
+        """(b, 2): the row and column, in cells, of the cell to look at; tied cells (a confident object covers
+        several, whose background probability is exactly 0) share it, so the centre is their mean."""
         grid = cells.shape[1]
         if self.background_index is None:
             score = ops.max(cells, axis=-1)
         else:
             score = 1.0 - cells[..., self.background_index]
-        # The arg max as a mask (ties share it): Keras' argmax brings an operation TFLite lacks (BitwiseAnd).
-        peak = ops.cast(ops.equal(score, ops.max(score, axis=(1, 2), keepdims=True)), "float32")
+        # The cells within TIE of the best, as a mask (Keras' argmax brings an operation TFLite lacks): an int8
+        # model's probabilities are steps of 1/256, so an exact maximum would choose other cells there.
+        peak = ops.cast(ops.greater_equal(score, ops.max(score, axis=(1, 2), keepdims=True) - TIE), "float32")
         peak = peak / ops.sum(peak, axis=(1, 2), keepdims=True)
-        centres = (ops.arange(grid, dtype="float32") + 0.5) / grid
-        cy = ops.sum(ops.sum(peak, axis=2) * centres, axis=1)
-        cx = ops.sum(ops.sum(peak, axis=1) * centres, axis=1)
-        return cy, cx
+        cells_index = ops.arange(grid, dtype="float32")
+        return (ops.sum(ops.sum(peak, axis=2) * cells_index, axis=1),
+                ops.sum(ops.sum(peak, axis=1) * cells_index, axis=1))
 
-    def _weights(self, start, size: int):
-        """(b, out, size) bilinear weights that sample `side` of an axis of `size` pixels from `start`."""
-        out = ops.arange(self.output_size, dtype="float32")
-        step = self.side * size / self.output_size
-        source = ops.expand_dims(start * size, 1) + (out + 0.5) * step - 0.5
-        source = ops.clip(source, 0.0, size - 1.0)
-        pixels = ops.arange(size, dtype="float32")
-        return ops.relu(1.0 - ops.abs(ops.expand_dims(source, 2) - pixels))
+    def sampling_table(self, size: int, grid: int) -> np.ndarray:
+        """(2 * grid - 1, out, size) bilinear weights: row k samples `side` of an axis of `size` pixels centred on
+        k / 2 cells (every cell and every half-way point), kept inside the photo. A constant, so that an int8
+        model quantises weights in [0, 1] and a centre in [0, grid - 1], never pixel coordinates up to 447
+        (quantised, a coordinate is off by up to a pixel and a half, and bilinear weights of it are noise)."""
+        centres = (np.arange(2 * grid - 1) / 2 + 0.5) / grid
+        starts = np.clip(centres - self.side / 2, 0.0, 1.0 - self.side)
+        out = np.arange(self.output_size)
+        source = starts[:, None] * size + (out[None, :] + 0.5) * self.side * size / self.output_size - 0.5
+        source = np.clip(source, 0.0, size - 1.0)
+        return np.maximum(0.0, 1.0 - np.abs(source[..., None] - np.arange(size))).astype(np.float32)
+
+    def _axis_weights(self, centre, table, size: int):
+        """(b, out, size): the table's row of the half-cell nearest a centre in cells (exact for a single cell
+        and for two or three tied neighbours; a blend of crops would be a double exposure)."""
+        positions = ops.arange(table.shape[0], dtype="float32")
+        near = ops.cast(ops.less_equal(ops.abs(ops.expand_dims(2.0 * centre, 1) - positions), 0.5), "float32")
+        pick = near / ops.sum(near, axis=1, keepdims=True)  # exactly half-way: both neighbours, equally
+        return ops.reshape(ops.matmul(pick, table), (-1, self.output_size, size))
 
     def call(self, photo, cells):
-        size = photo.shape[1]
+        size, grid, n = photo.shape[1], cells.shape[1], self.output_size
+        table = self.sampling_table(size, grid)
+        table = ops.convert_to_tensor(table.reshape(len(table), n * size))
         cy, cx = self._centre(cells)
-        half = self.side / 2
-        y0 = ops.clip(cy - half, 0.0, 1.0 - self.side)
-        x0 = ops.clip(cx - half, 0.0, 1.0 - self.side)
-        wy, wx = self._weights(y0, size), self._weights(x0, size)
-        n = self.output_size
+        wy, wx = self._axis_weights(cy, table, size), self._axis_weights(cx, table, size)
         # rows: (b, out, S) @ (b, S, S*3) -> (b, out, S, 3); then columns on the transposed result.
         rows = ops.reshape(ops.matmul(wy, ops.reshape(photo, (-1, size, size * 3))), (-1, n, size, 3))
         cols = ops.matmul(ops.reshape(ops.transpose(rows, (0, 1, 3, 2)), (-1, n * 3, size)),
