@@ -68,6 +68,9 @@ def options_ui() -> TrainConfig | None:
                                        help="The saved model classifies the whole photo, then a close-up this part "
                                             "of the photo wide around where its head sees the object, and averages "
                                             "the two: small objects on a floor are read far better.")
+        mirror = cols[3].checkbox("Look twice: at the mirror image too", defaults.glimpse_mirror,
+                                  help="Both looks again on the left-right mirror image, all four averaged: "
+                                       "better across sources, twice the arithmetic at prediction.")
         if not st.form_submit_button("▶ Start training", type="primary"):
             return None
     try:
@@ -79,7 +82,7 @@ def options_ui() -> TrainConfig | None:
                            fine_tune_blocks=int(blocks),
                            fine_tune_epochs=int(ft_epochs), fine_tune_learning_rate=float(ft_lr),
                            fine_tune_patience=int(ft_patience), fine_tune_average_weights=ft_average,
-                           glimpse_side=float(glimpse),
+                           glimpse_side=float(glimpse), glimpse_mirror=mirror,
                            leakage_safe_split=leakage_safe,
                            strategy=strategy)
     except ValueError as exc:

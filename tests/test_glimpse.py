@@ -5,7 +5,7 @@ import pytest
 from scipy import ndimage
 
 from trashure.config import CLASSES, TrainConfig
-from trashure.glimpse import GlimpseCrop, has_glimpse, with_glimpse
+from trashure.glimpse import GlimpseCrop, MeanOfMirrored, Mirrored, has_glimpse, with_glimpse
 
 OTHER = CLASSES.index("other")
 
@@ -89,11 +89,29 @@ def test_the_two_pass_model_is_the_mean_of_the_whole_photo_and_the_close_up():
     np.testing.assert_allclose(np.asarray(glimpse(photos)), expected, atol=1e-5)
 
 
+def test_the_mirrored_model_is_the_mean_of_the_photo_and_its_mirror_image():
+    model = sharp_model()
+    plain, mirrored = with_glimpse(model, CLASSES, 0.55), with_glimpse(model, CLASSES, 0.55, mirror=True)
+    photos = smooth_photo(2, seed=5)
+    photos[:, :, :150] *= 0.3  # the left third dark, so the mirror image is a different photo to the model
+    once, flipped = np.asarray(plain(photos)), np.asarray(plain(photos[:, :, ::-1].copy()))
+    assert np.abs(once - flipped).max() > 0.02
+    np.testing.assert_allclose(np.asarray(mirrored(photos)), (once + flipped) / 2, atol=1e-5)
+
+
+def test_mirroring_doubles_the_batch_and_halves_it_back_in_order():
+    photos = np.arange(2 * 2 * 3 * 1, dtype=np.float32).reshape(2, 2, 3, 1)
+    both = np.asarray(Mirrored()(photos))
+    np.testing.assert_array_equal(both, np.concatenate([photos, photos[:, :, ::-1]]))
+    probabilities = np.array([[1.0, 0], [0, 1], [0, 0], [1, 1]], np.float32)  # photo 0, 1, then their mirrors
+    np.testing.assert_allclose(np.asarray(MeanOfMirrored()(probabilities)), [[0.5, 0], [0.5, 1]])
+
+
 def test_the_two_pass_model_saves_loads_and_runs_in_litert(tmp_path):
     from trashure.litert import LiteRTModel, to_tflite
     from trashure.prediction import load_keras_model
 
-    glimpse = with_glimpse(sharp_model(), CLASSES, 0.55)
+    glimpse = with_glimpse(sharp_model(), CLASSES, 0.55, mirror=True)
     photos = smooth_photo(3, seed=2)
     expected = np.asarray(glimpse(photos))
     path = tmp_path / "m.keras"
@@ -104,11 +122,12 @@ def test_the_two_pass_model_saves_loads_and_runs_in_litert(tmp_path):
 
 
 def test_looking_twice_is_trashures_default_and_not_the_notebooks():
-    assert TrainConfig().glimpse_side == 0.5 and TrainConfig().model_input_size == 448
+    assert TrainConfig().glimpse_side == 0.5 and TrainConfig().model_input_size == 448 and TrainConfig().glimpse_mirror
     exact = TrainConfig.for_mode("exact")
-    assert exact.glimpse_side == 0 and exact.model_input_size == 224
-    # A model trained before the option existed took one look.
+    assert exact.glimpse_side == 0 and exact.model_input_size == 224 and not exact.glimpse_mirror
+    # A model trained before the option existed took one look; one saved before the mirror, no mirror image.
     assert TrainConfig.from_dict({"mode": "fast", "seed": 1}).glimpse_side == 0
+    assert not TrainConfig.from_dict({"mode": "fast", "seed": 1, "glimpse_side": 0.5}).glimpse_mirror
     with pytest.raises(ValueError, match="glimpse_side"):
         TrainConfig(glimpse_side=1.5)
 

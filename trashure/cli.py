@@ -98,6 +98,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "class_weighting": args.class_weighting, "paste_probability": args.paste_probability,
         "grayscale_probability": args.grayscale_probability, "strategy": args.strategy,
         "fine_tune_average_weights": args.fine_tune_average, "glimpse_side": args.glimpse_side,
+        "glimpse_mirror": args.glimpse_mirror,
     }.items() if v is not None}
     if args.plain_split:
         overrides["leakage_safe_split"] = False
@@ -400,6 +401,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--glimpse-side", type=float,
                    help="the saved model looks twice: the whole photo, then a close-up this part of it wide around "
                         "where the object is (default 0.5; 0: one look at 224x224, the notebook's model)")
+    p.add_argument("--glimpse-mirror", action=argparse.BooleanOptionalAction, default=None,
+                   help="looking twice, also look at the photo's mirror image and average all four (default); "
+                        "--no-glimpse-mirror halves the arithmetic at prediction")
     p.add_argument("--strategy", choices=["default", "mirrored", "multiworker"],
                    help="default: one device; mirrored: every GPU here (or logical CPU device); multiworker: one "
                         "process per machine, each with its TF_CONFIG (see the README)")

