@@ -1,0 +1,134 @@
+"""How to combine the looks: trashnet4 -> all of mixed4, each pass of each fold model scored once, combined after.
+
+    python bench/combine_looks.py [--seeds 42,0,1,2,3] [--json OUT] [--cache DIR]
+
+For each split seed it trains the default recipe's fold model as `bench/cross_source.py --holdout mixed4` does
+(one look: the passes are taken apart here), then scores every held-out photo at 448x448 in: the whole photo,
+the close-up half of it wide, and the same two on the mirror image. The ways of combining them (one look,
+two, four, weighted, geometric, ...) are then a few lines of NumPy each, on the same passes. Fold models and
+passes are cached in --cache, so a new way of combining costs nothing to score. The adopted way (the model
+looks twice at the photo and at its mirror image, trashure.glimpse) reproduces `cross_source.py` to the photo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from cross_source import SHARED, in_source  # noqa: E402
+
+from trashure.config import CLASSES, TrainConfig  # noqa: E402
+
+DATA = [SHARED / "trashnet4", SHARED / "mixed4"]
+OTHER = CLASSES.index("other")
+
+
+def fold_model(seed: int, cache: Path):
+    import keras
+
+    from trashure.training.prepared import prepare_data
+    from trashure.training.run import fit
+
+    path = cache / f"fold-seed{seed}.keras"
+    if path.exists():
+        return keras.saving.load_model(path)
+    config = TrainConfig.from_dict({**TrainConfig(seed=seed).to_dict(), "glimpse_side": 0.0})
+    data = prepare_data(DATA, config, keep=lambda r: not in_source(r, "mixed4"))
+    model, _ = fit(data, config, echo=lambda line: print(f"[seed {seed}] {line}", flush=True))
+    model.save(path)
+    return model
+
+
+def passes_model(model, side: float = 0.5):
+    """The two-look model taken apart: (whole photo's probabilities, close-up's) from a 448x448 photo."""
+    import keras
+    from keras import layers
+
+    from trashure.glimpse import GlimpseCrop
+    from trashure.model import BASE_NAME
+
+    size = int(model.input_shape[1])
+    preprocess, base = model.get_layer("preprocess"), model.get_layer(BASE_NAME)
+    pool, hidden, probabilities = (model.get_layer(n) for n in ("pool", "dense_hidden", "probabilities"))
+    photo = keras.Input((2 * size, 2 * size, 3))
+    features = base(preprocess(layers.AveragePooling2D(2)(photo)), training=False)
+    cells = probabilities(hidden(features))
+    crop = GlimpseCrop(side, size, OTHER)(photo, cells)
+    close = probabilities(hidden(pool(base(preprocess(crop), training=False))))
+    return keras.Model(photo, [probabilities(hidden(pool(features))), close, cells])
+
+
+def passes(seed: int, cache: Path, photos: np.ndarray) -> dict:
+    path = cache / f"passes-seed{seed}.npz"
+    if not path.exists():
+        model = passes_model(fold_model(seed, cache))
+        out = model.predict(photos, batch_size=32, verbose=0)
+        mirrored = model.predict(photos[:, :, ::-1], batch_size=32, verbose=0)
+        np.savez(path, whole=out[0], close=out[1], cells=out[2], whole_f=mirrored[0], close_f=mirrored[1])
+    return dict(np.load(path))
+
+
+def log(p):
+    return np.log(p + 1e-7)
+
+
+def cell_vote(cells):
+    weight = 1 - cells[..., OTHER:OTHER + 1]
+    return (cells * weight).sum((1, 2)) / weight.sum((1, 2))
+
+
+COMBINATIONS = {
+    "one look": lambda d: d["whole"],
+    "one look and its mirror image": lambda d: d["whole"] + d["whole_f"],
+    "the close-up alone": lambda d: d["close"],
+    "looking twice": lambda d: d["whole"] + d["close"],
+    "looking twice, and at the mirror image (adopted)": lambda d: d["whole"] + d["close"] + d["whole_f"] + d["close_f"],
+    "looking twice, weights 0.6 / 0.4": lambda d: 0.6 * d["whole"] + 0.4 * d["close"],
+    "looking twice, weights 0.4 / 0.6": lambda d: 0.4 * d["whole"] + 0.6 * d["close"],
+    "looking twice, the more confident": lambda d: np.where(
+        (d["whole"].max(1) > d["close"].max(1))[:, None], d["whole"], d["close"]),
+    "looking twice, plus the cells weighted by 1 - p(other)": lambda d: d["whole"] + d["close"] + cell_vote(d["cells"]),
+    "looking twice, geometric mean": lambda d: log(d["whole"]) + log(d["close"]),
+    "four looks, geometric mean": lambda d: log(d["whole"]) + log(d["close"]) + log(d["whole_f"]) + log(d["close_f"]),
+}
+
+
+def main() -> int:
+    from trashure.data import decode_dataset, scan_sources
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", default="42,0,1,2,3")
+    parser.add_argument("--json", help="also write the table to this file")
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "trashure-combine-looks")
+    args = parser.parse_args()
+    if not all(d.is_dir() for d in DATA):
+        print("no ../shared/data/trashnet4 and mixed4 beside the repo", file=sys.stderr)
+        return 2
+    args.cache.mkdir(parents=True, exist_ok=True)
+    held = scan_sources(DATA, list(CLASSES))
+    held.records = [r for r in held.records if in_source(r, "mixed4")]
+    labels = np.array([r.label for r in held.records])
+    photos = decode_dataset(held, 448)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    scored = {seed: passes(seed, args.cache, photos) for seed in seeds}
+    table = {name: [round(100 * float(np.mean(combine(scored[s]).argmax(1) == labels)), 2) for s in seeds]
+             for name, combine in COMBINATIONS.items()}
+    print(f"\ntrashnet4 -> all {len(labels)} photos of mixed4, split seeds {', '.join(map(str, seeds))}\n")
+    print("| how the passes are combined | per seed | mean |\n|---|---|---:|")
+    for name, row in table.items():
+        print(f"| {name} | {' / '.join(f'{x:.2f}' for x in row)} | {np.mean(row):.2f}% |")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"seeds": seeds, "accuracy_percent": table}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
