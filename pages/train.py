@@ -68,7 +68,7 @@ def options_ui() -> TrainConfig | None:
                                        help="The saved model classifies the whole photo, then a close-up this part "
                                             "of the photo wide around where its head sees the object, and averages "
                                             "the two: small objects on a floor are read far better.")
-        mirror = cols[3].checkbox("Look twice: at the mirror image too", defaults.glimpse_mirror,
+        mirror = cols[3].checkbox("Look twice: mirrored too", defaults.glimpse_mirror,
                                   help="Both looks again on the left-right mirror image, all four averaged: "
                                        "better across sources, twice the arithmetic at prediction.")
         if not st.form_submit_button("▶ Start training", type="primary"):
