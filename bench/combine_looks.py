@@ -48,22 +48,15 @@ def fold_model(seed: int, cache: Path):
 
 
 def passes_model(model, side: float = 0.5):
-    """The two-look model taken apart: (whole photo's probabilities, close-up's) from a 448x448 photo."""
+    """The shipped two-look model (trashure.glimpse.with_glimpse) taken apart: the whole photo's probabilities,
+    the close-up's (the two its `look_twice` layer averages) and the cells' (what chose the close-up)."""
     import keras
-    from keras import layers
 
-    from trashure.glimpse import GlimpseCrop
-    from trashure.model import BASE_NAME
+    from trashure.glimpse import GLIMPSE_LAYER, with_glimpse
 
-    size = int(model.input_shape[1])
-    preprocess, base = model.get_layer("preprocess"), model.get_layer(BASE_NAME)
-    pool, hidden, probabilities = (model.get_layer(n) for n in ("pool", "dense_hidden", "probabilities"))
-    photo = keras.Input((2 * size, 2 * size, 3))
-    features = base(preprocess(layers.AveragePooling2D(2)(photo)), training=False)
-    cells = probabilities(hidden(features))
-    crop = GlimpseCrop(side, size, OTHER)(photo, cells)
-    close = probabilities(hidden(pool(base(preprocess(crop), training=False))))
-    return keras.Model(photo, [probabilities(hidden(pool(features))), close, cells])
+    glimpse = with_glimpse(model, CLASSES, side)
+    whole, close = glimpse.get_layer("look_twice").input
+    return keras.Model(glimpse.input, [whole, close, glimpse.get_layer(GLIMPSE_LAYER).input[1]])
 
 
 def passes(seed: int, cache: Path, photos: np.ndarray) -> dict:
