@@ -64,6 +64,10 @@ def options_ui() -> TrainConfig | None:
                                       help="Stochastic weight averaging: the mean of the weights at the end of every "
                                            "fine-tuning epoch, rather than the one epoch of lowest validation loss. "
                                            "It generalised better to photos of other sources.")
+        ft_keep = cols[3].checkbox("Fine-tune: keep unless worse", defaults.fine_tune_keep == "unless_worse",
+                                   help="Keep the fine-tuned model unless its validation photos' losses are higher "
+                                        "than the frozen stage's beyond chance (paired test, p < 0.05); unticked, "
+                                        "only if its validation loss is lower, which a 1% wobble can decide.")
         glimpse = cols[3].number_input("Look twice: close-up width (0: off)", 0.0, 1.0, defaults.glimpse_side, 0.05,
                                        help="The saved model classifies the whole photo, then a close-up this part "
                                             "of the photo wide around where its head sees the object, and averages "
@@ -82,6 +86,7 @@ def options_ui() -> TrainConfig | None:
                            fine_tune_blocks=int(blocks),
                            fine_tune_epochs=int(ft_epochs), fine_tune_learning_rate=float(ft_lr),
                            fine_tune_patience=int(ft_patience), fine_tune_average_weights=ft_average,
+                           fine_tune_keep="unless_worse" if ft_keep else "if_better",
                            glimpse_side=float(glimpse), glimpse_mirror=mirror,
                            leakage_safe_split=leakage_safe,
                            strategy=strategy)

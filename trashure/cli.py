@@ -98,7 +98,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "class_weighting": args.class_weighting, "paste_probability": args.paste_probability,
         "grayscale_probability": args.grayscale_probability, "strategy": args.strategy,
         "fine_tune_average_weights": args.fine_tune_average, "glimpse_side": args.glimpse_side,
-        "glimpse_mirror": args.glimpse_mirror,
+        "glimpse_mirror": args.glimpse_mirror, "fine_tune_keep": args.fine_tune_keep,
     }.items() if v is not None}
     if args.plain_split:
         overrides["leakage_safe_split"] = False
@@ -398,6 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fine-tune-average", action=argparse.BooleanOptionalAction, default=None,
                    help="keep the mean of the fine-tuning epochs' weights (default) or, with --no-fine-tune-average, "
                         "the epoch of lowest validation loss")
+    p.add_argument("--fine-tune-keep", choices=["unless_worse", "if_better"],
+                   help="keep the fine-tuned model unless its validation losses are higher than the frozen stage's "
+                        "beyond chance (default), or only if its validation loss is lower")
     p.add_argument("--glimpse-side", type=float,
                    help="the saved model looks twice: the whole photo, then a close-up this part of it wide around "
                         "where the object is (default 0.5; 0: one look at 224x224, the notebook's model)")

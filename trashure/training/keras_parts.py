@@ -231,14 +231,42 @@ def _evaluate(trainer, val) -> list[float]:
     return [float(x) for x in out]
 
 
+# A fine-tuned model is set aside only when a one-sided test says its validation losses are higher with
+# p below this: a few hundred validation photos move the mean loss by a few percent from one epoch to the
+# next, while across sources the frozen stage scored 6 points below the fine-tuned one on the mean of five
+# split seeds (docs/experiments.md), so a narrow loss on validation is noise, not a reason to drop the stage.
+KEEP_ALPHA = 0.05
+
+
+def photo_losses(trainer, val) -> np.ndarray:
+    """Each validation photo's cross-entropy (what val_loss averages) under the trainer's weights now."""
+    batches = [val[:2]] if isinstance(val, tuple) else (val[i][:2] for i in range(len(val)))
+    losses = []
+    for inputs, onehot in batches:
+        probabilities = np.asarray(trainer.predict(inputs, batch_size=64, verbose=0), np.float64)
+        losses.append(-np.log(np.clip((probabilities * np.asarray(onehot)).sum(1), 1e-7, 1.0)))
+    return np.concatenate(losses)
+
+
+def worse_p_value(after: np.ndarray, before: np.ndarray) -> float:
+    """The p-value of "after's losses are higher than before's, photo by photo" (one-sided paired t-test);
+    1 when they are not higher on the mean."""
+    from scipy.stats import ttest_rel
+
+    if len(after) < 2 or float(np.mean(after - before)) <= 0:
+        return 1.0
+    return float(ttest_rel(after, before, alternative="greater").pvalue)
+
+
 def run_second_stage(model, trainer, val, config: TrainConfig, history: list, callback, batches, run,
                      checkpoint=None, echo: Echo = print) -> dict[str, Any]:
     """Fit the fine-tuning stage with its own early stopping; with fine_tune_average_weights, the stage's
-    model is then the mean of its weights over the epochs run. If that model does not beat the frozen
-    stage's validation loss, the frozen stage's weights are kept: fine-tuning never makes the kept model
-    worse on validation loss."""
+    model is then the mean of its weights over the epochs run. Whether it replaces the frozen stage's
+    weights is config.fine_tune_keep's rule: "if_better", when its validation loss is lower; "unless_worse",
+    unless its validation photos' losses are higher beyond chance (see fine_tuned_is_worse)."""
     before = model.get_weights()
     baseline = _evaluate(trainer, val)[0]
+    frozen_losses = photo_losses(trainer, val) if config.fine_tune_keep == "unless_worse" else None
     stopper = early_stopping(config, config.fine_tune_patience)
     averager = weight_average(model.trainable_weights) if config.fine_tune_average_weights else None
     callbacks = [stopper, callback] + ([averager] if averager else []) + ([checkpoint] if checkpoint else [])
@@ -255,7 +283,15 @@ def run_second_stage(model, trainer, val, config: TrainConfig, history: list, ca
              f"val_acc {accuracy:.4f} (frozen stage: val_loss {baseline:.4f})")
     else:
         loss = min((h["val_loss"] for h in stage), default=np.inf)
-    kept = loss < baseline
+    if frozen_losses is None:
+        kept = loss < baseline
+    else:
+        p_worse = worse_p_value(photo_losses(trainer, val), frozen_losses)
+        kept = p_worse >= KEEP_ALPHA
+        facts["fine_tune_worse_p"] = round(p_worse, 6)
+        if loss >= baseline:
+            echo(f"  its validation loss is not below the frozen stage's; worse beyond chance: p = {p_worse:.3f} "
+                 f"({'kept' if kept else 'the frozen stage kept'})")
     if not kept:
         model.set_weights(before)
     if averager is None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 import os
 import platform
 import time
@@ -186,6 +187,11 @@ def _train_into(run: Run, data_dirs: list[Path], config: TrainConfig, echo: Echo
     return metrics
 
 
+def _finite(value: Any) -> bool:
+    # A stage that ran no epoch has no loss (inf), which JSON cannot hold.
+    return not isinstance(value, float) or math.isfinite(value)
+
+
 def kept_val_accuracy(history: list[dict[str, Any]], facts: dict[str, Any]) -> float:
     """Validation accuracy of the weights the run kept: the averaged fine-tuned weights', or the best-val_loss
     epoch of the last stage that was kept (EarlyStopping restores it)."""
@@ -246,8 +252,9 @@ def model_card(run: Run, config: TrainConfig, metrics: dict[str, Any], data_dirs
         "training": {**config.to_dict(), "epochs_run": metrics["epochs_run"],
                      **{k: metrics.get(k) for k in ("best_val_loss_epoch", "best_val_accuracy_epoch",
                                                     "fine_tune_epochs_run", "fine_tune_kept",
-                                                    "fine_tune_best_epoch", "fine_tune_averaged_epochs")
-                        if k in metrics},
+                                                    "fine_tune_best_epoch", "fine_tune_averaged_epochs",
+                                                    "frozen_val_loss", "fine_tune_val_loss", "fine_tune_worse_p")
+                        if k in metrics and _finite(metrics[k])},
                      "timings": metrics["timings"]},
         "history": history or [],
         "run_id": run.id,
