@@ -51,6 +51,40 @@ def parse_value(text: str):
     return {"true": True, "false": False}.get(text.lower(), text)
 
 
+def recipe_bench(data_help: str, seeds: str, default_data: list[Path], more=None):
+    """The command line every recipe bench shares (data folders, --set overrides, split seeds, a JSON copy;
+    `more` adds a bench's own options): (args, data folders, overrides, one config per seed), or None after
+    saying which data folder is missing."""
+    parser = argparse.ArgumentParser(description=sys.modules["__main__"].__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", action="append", help=data_help)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--seeds", default=seeds, help="comma-separated split seeds")
+    parser.add_argument("--json", help="also write the rows to this file")
+    if more:
+        more(parser)
+    args = parser.parse_args()
+    data_dirs = [Path(d) for d in (args.data or default_data)]
+    missing = [d for d in data_dirs if not d.is_dir()]
+    if missing:
+        print(f"no data folder {', '.join(map(str, missing))}: put ../shared/data beside the repo", file=sys.stderr)
+        return None
+    overrides = {k: parse_value(v) for k, v in (kv.split("=", 1) for kv in args.set)}
+    configs = [TrainConfig.from_dict({**TrainConfig(seed=int(seed)).to_dict(), **overrides})
+               for seed in args.seeds.split(",")]
+    return args, data_dirs, overrides, configs
+
+
+def report(args: argparse.Namespace, overrides: dict, data_dirs: list[Path], rows: list[dict], *tables) -> None:
+    """The recipe, the tables printed from the rows, and the rows in --json."""
+    print(f"\nrecipe: {json.dumps(overrides) if overrides else 'default'}; training folders: "
+          + ", ".join(d.name for d in data_dirs))
+    for table in tables:
+        table(rows)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"recipe": overrides, "rows": rows}, indent=2))
+
+
 def run_fold(data_dirs: list[Path], holdout: str, config: TrainConfig) -> dict:
     from trashure.evaluation import metrics_from_probabilities, predict_arrays
     from trashure.training.prepared import prepare_data
@@ -100,34 +134,19 @@ def print_means(rows: list[dict]) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", action="append", help="data folders (default: trashnet4 and mixed4)")
-    parser.add_argument("--holdout", default=DEFAULT_HOLDOUTS)
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--seeds", default="42", help="comma-separated split seeds (each fold runs on each)")
-    parser.add_argument("--json", help="also write the rows to this file")
-    args = parser.parse_args()
-    data_dirs = [Path(d) for d in (args.data or DEFAULT_DATA)]
-    missing = [d for d in data_dirs if not d.is_dir()]
-    if missing:
-        print(f"no data folder {', '.join(map(str, missing))}: put ../shared/data beside the repo", file=sys.stderr)
+    bench = recipe_bench("data folders (default: trashnet4 and mixed4)", "42", DEFAULT_DATA,
+                         lambda parser: parser.add_argument("--holdout", default=DEFAULT_HOLDOUTS))
+    if bench is None:
         return 2
-    overrides = dict(kv.split("=", 1) for kv in args.set)
+    args, data_dirs, overrides, configs = bench
     rows = []
-    for seed in [int(x) for x in args.seeds.split(",")]:
-        config = TrainConfig.from_dict({**TrainConfig(seed=seed).to_dict(),
-                                        **{k: parse_value(v) for k, v in overrides.items()}})
+    for config in configs:
         for holdout in args.holdout.split(","):
-            rows.append({**run_fold(data_dirs, holdout, config), "seed": seed})
+            rows.append({**run_fold(data_dirs, holdout, config), "seed": config.seed})
             r = rows[-1]
-            print(f"== held out {holdout}, seed {seed}: {r['accuracy']:.2%} of {r['n_heldout']} photos "
+            print(f"== held out {holdout}, seed {config.seed}: {r['accuracy']:.2%} of {r['n_heldout']} photos "
                   f"(val {r['val_accuracy']:.2%}, {r['wall_s']:.0f} s)", flush=True)
-    print(f"\nrecipe: {json.dumps(overrides) if overrides else 'default'}; training folders: "
-          + ", ".join(d.name for d in data_dirs))
-    print_rows(rows)
-    print_means(rows)
-    if args.json:
-        Path(args.json).write_text(json.dumps({"recipe": overrides, "rows": rows}, indent=2))
+    report(args, overrides, data_dirs, rows, print_rows, print_means)
     return 0
 
 

@@ -10,28 +10,19 @@ beside them and never used to choose. Defaults: the shipped model's folders (tra
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from trashure.config import REPO_ROOT, TrainConfig  # noqa: E402
+from cross_source import SHARED, recipe_bench, report  # noqa: E402
 
-SHARED = REPO_ROOT.parent / "shared" / "data"
+from trashure.config import TrainConfig  # noqa: E402
+
 DEFAULT_DATA = [SHARED / "trashnet4", SHARED / "mixed4", SHARED / "cans-web"]
-
-
-def parse_value(text: str):
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(text.lower(), text)
 
 
 def part_accuracy(model, data, part: str) -> dict[str, float]:
@@ -73,30 +64,17 @@ def print_table(rows: list[dict]) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", action="append", help="data folders (default: trashnet4, mixed4, cans-web)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--seeds", default="42,0,1,2", help="comma-separated split seeds")
-    parser.add_argument("--json", help="also write the rows to this file")
-    args = parser.parse_args()
-    data_dirs = [Path(d) for d in (args.data or DEFAULT_DATA)]
-    missing = [d for d in data_dirs if not d.is_dir()]
-    if missing:
-        print(f"no data folder {', '.join(map(str, missing))}: put ../shared/data beside the repo", file=sys.stderr)
+    bench = recipe_bench("data folders (default: trashnet4, mixed4, cans-web)", "42,0,1,2", DEFAULT_DATA)
+    if bench is None:
         return 2
-    overrides = {k: parse_value(v) for k, v in (kv.split("=", 1) for kv in args.set)}
+    args, data_dirs, overrides, configs = bench
     rows = []
-    for seed in [int(x) for x in args.seeds.split(",")]:
-        config = TrainConfig.from_dict({**TrainConfig(seed=seed).to_dict(), **overrides})
+    for config in configs:
         rows.append(run_seed(data_dirs, config))
         r = rows[-1]
-        print(f"== seed {seed}: val {r['val']['all']:.2%}, test {r['test']['all']:.2%} ({r['wall_s']:.0f} s)",
+        print(f"== seed {config.seed}: val {r['val']['all']:.2%}, test {r['test']['all']:.2%} ({r['wall_s']:.0f} s)",
               flush=True)
-    print(f"\nrecipe: {json.dumps(overrides) if overrides else 'default'}; folders: "
-          + ", ".join(d.name for d in data_dirs))
-    print_table(rows)
-    if args.json:
-        Path(args.json).write_text(json.dumps({"recipe": overrides, "rows": rows}, indent=2))
+    report(args, overrides, data_dirs, rows, print_table)
     return 0
 
 
