@@ -103,8 +103,13 @@ def run_fold(data_dirs: list[Path], holdout: str, config: TrainConfig) -> dict:
     return {"holdout": holdout, "n_train": len(data.split.train), "n_heldout": len(labels),
             "accuracy": m["accuracy"], "ci95": m["accuracy_ci95"], "loss": m["loss"],
             "recall": {c: v["recall"] for c, v in m["per_class"].items() if v["support"]},
-            "val_accuracy": val, "fine_tune_kept": facts.get("fine_tune_kept"),
-            "wall_s": time.perf_counter() - t0}
+            "val_accuracy": val, **fine_tune_facts(facts), "wall_s": time.perf_counter() - t0}
+
+
+def fine_tune_facts(facts: dict) -> dict:
+    """What the fine-tuning stage's keep rule saw, so a row tells why a run kept or dropped the stage."""
+    keys = ("fine_tune_kept", "frozen_val_loss", "fine_tune_val_loss", "fine_tune_worse_p")
+    return {k: facts.get(k) for k in keys}
 
 
 def print_rows(rows: list[dict]) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cross_source import SHARED, recipe_bench, report  # noqa: E402
+from cross_source import SHARED, fine_tune_facts, recipe_bench, report  # noqa: E402
 
 from trashure.config import TrainConfig  # noqa: E402
 
@@ -47,7 +47,7 @@ def run_seed(data_dirs: list[Path], config: TrainConfig) -> dict:
     data = prepare_data(data_dirs, config)
     model, facts = fit(data, config, echo=lambda line: print(f"[seed {config.seed}] {line}", flush=True))
     return {"seed": config.seed, "val": part_accuracy(model, data, "val"), "test": part_accuracy(model, data, "test"),
-            "fine_tune_kept": facts.get("fine_tune_kept"), "wall_s": time.perf_counter() - t0}
+            **fine_tune_facts(facts), "wall_s": time.perf_counter() - t0}
 
 
 def print_table(rows: list[dict]) -> None:
