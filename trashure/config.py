@@ -115,8 +115,8 @@ class TrainConfig:
     fine_tune_average_weights: bool = True
     # Which model the stage ends with: "unless_worse" keeps the fine-tuned one unless its validation
     # photos' losses are higher than the frozen stage's beyond chance (paired test, p < 0.05); "if_better"
-    # keeps it only when its validation loss is lower, which on a few hundred photos dropped the stage on
-    # a difference of 1% (docs/experiments.md, "Keeping the fine-tuned model").
+    # keeps it only when its validation loss is lower, which on a few hundred photos dropped a stage worth
+    # 3.7 points across sources (docs/experiments.md, "Keeping the fine-tuned model").
     fine_tune_keep: str = "unless_worse"
     # Fast mode: a fine-tuning epoch shows each training photo once, through one of its cached views drawn
     # at random (an exact epoch shows each photo once, freshly augmented), rather than all 1 + K views:
