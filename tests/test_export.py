@@ -79,15 +79,24 @@ def test_float_formats_match_keras(exported, test_split, keras_probs, fmt):
     assert np.abs(probs - keras_probs).max() < 1e-4
 
 
+# Every 6th test photo (62, each class among them): the WASM backend runs one thread in Node, ~0.5 s a photo for
+# the four-pass model, and test_web_backend_contract_end_to_end checks the same graph (its 0-1 input
+# variant) on all of them.
+TFJS_PARITY_STEP = 6
+
+
 @needs_node
 def test_tfjs_in_the_official_runtime_matches_keras(exported, test_split, keras_probs):
     out, _ = exported
-    result = tfjs_predict(out / "tfjs", batch=test_split[1])
+    images, labels = test_split[1][::TFJS_PARITY_STEP], test_split[2][::TFJS_PARITY_STEP]
+    assert set(labels) == set(range(len(CLASSES)))
+    result = tfjs_predict(out / "tfjs", batch=images)
     probs = np.asarray(result["probabilities"], dtype=np.float32)
+    expected = keras_probs[::TFJS_PARITY_STEP]
     assert result["backend"] == "wasm"
-    assert probs.shape == keras_probs.shape
-    assert np.array_equal(probs.argmax(1), keras_probs.argmax(1))
-    assert np.abs(probs - keras_probs).max() < 1e-4
+    assert probs.shape == expected.shape
+    assert np.array_equal(probs.argmax(1), expected.argmax(1))
+    assert np.abs(probs - expected).max() < 1e-4
 
 
 def test_int8_agrees_with_keras(exported, test_split, keras_probs):
