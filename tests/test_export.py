@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -83,6 +84,8 @@ def test_float_formats_match_keras(exported, test_split, keras_probs, fmt):
 # the four-pass model, and test_web_backend_contract_end_to_end checks the same graph (its 0-1 input
 # variant) on all of them.
 TFJS_PARITY_STEP = 6
+# A Node process a core, each on its share of the photos in order (tfjs_predict puts them back together).
+NODE_PROCESSES = os.cpu_count() or 1
 
 
 @needs_node
@@ -90,7 +93,7 @@ def test_tfjs_in_the_official_runtime_matches_keras(exported, test_split, keras_
     out, _ = exported
     images, labels = test_split[1][::TFJS_PARITY_STEP], test_split[2][::TFJS_PARITY_STEP]
     assert set(labels) == set(range(len(CLASSES)))
-    result = tfjs_predict(out / "tfjs", batch=images)
+    result = tfjs_predict(out / "tfjs", batch=images, processes=NODE_PROCESSES)
     probs = np.asarray(result["probabilities"], dtype=np.float32)
     expected = keras_probs[::TFJS_PARITY_STEP]
     assert result["backend"] == "wasm"
@@ -130,8 +133,8 @@ def test_web_backend_contract_end_to_end(tmp_path, test_split):
     records, _, labels = test_split
     photos = [r.path for r in records]
     dump = tmp_path / "inputs.f32"
-    web = np.asarray(tfjs_predict(tmp_path / "tfjs", photos=photos, dump_inputs=dump)["probabilities"],
-                     dtype=np.float32)
+    web = np.asarray(tfjs_predict(tmp_path / "tfjs", photos=photos, dump_inputs=dump, processes=NODE_PROCESSES)
+                     ["probabilities"], dtype=np.float32)
     assert web.shape == (len(photos), 4)
     np.testing.assert_allclose(web.sum(1), 1.0, atol=1e-4)
     # The exact inputs the web path fed (decoded by jpeg-js, resized by TF.js, /255) give the same
