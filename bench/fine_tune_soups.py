@@ -25,12 +25,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import trashure.training.fast as fast  # noqa: E402
-from trashure.config import REPO_ROOT, TrainConfig  # noqa: E402
+from cross_source import SHARED  # noqa: E402
+from trashure.config import TrainConfig  # noqa: E402
 from trashure.data import decode_dataset, scan_sources  # noqa: E402
 
-SHARED = REPO_ROOT.parent / "shared" / "data"
 DATA = [SHARED / "trashnet4", SHARED / "mixed4"]
 HELD_OUT = "mixed4"
 RUN_B_SEED_OFFSET = 1000

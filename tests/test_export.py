@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
@@ -12,7 +11,7 @@ from conftest import cli
 from trashure.config import DEFAULT_MODEL_PATH, TrainConfig
 from trashure.export import FORMATS, ExportError, export_model, input_size
 from trashure.modelfile import read_card
-from trashure.runtimes import load_runner, node_available, tfjs_predict
+from trashure.runtimes import NODE_PROCESSES, load_runner, node_available, tfjs_predict
 
 CLASSES = ["can", "glass_bottle", "other", "plastic_bottle"]
 SIZE = input_size(read_card(DEFAULT_MODEL_PATH))  # 448: the shipped model looks twice (trashure.glimpse)
@@ -84,8 +83,6 @@ def test_float_formats_match_keras(exported, test_split, keras_probs, fmt):
 # the four-pass model, and test_web_backend_contract_end_to_end checks the same graph (its 0-1 input
 # variant) on all of them.
 TFJS_PARITY_STEP = 6
-# A Node process a core, each on its share of the photos in order (tfjs_predict puts them back together).
-NODE_PROCESSES = os.cpu_count() or 1
 
 
 @needs_node

@@ -26,6 +26,8 @@ Runner = Callable[[np.ndarray], np.ndarray]
 # Photos a call: a model that looks twice at the photo and its mirror image runs four passes on each, and a
 # whole test split at once (372 photos, 744 in the mirrored batch) took over 20 GB in Keras and LiteRT.
 CHUNK = 32
+# Node processes for TF.js accuracy runs: the WASM backend runs one thread in Node, so one process a core.
+NODE_PROCESSES = os.cpu_count() or 1
 
 
 def in_chunks(run: Runner, size: int = CHUNK) -> Runner:
@@ -106,7 +108,7 @@ def tfjs_predict(folder: Path, *, batch: np.ndarray | None = None, photos: list[
     sizes = np.diff(bounds)
     return {"backend": parts[0]["backend"],
             "probabilities": [row for part in parts for row in part["probabilities"]],
-            "ms_per_image": float(np.average([p["ms_per_image"] for p in parts], weights=sizes)) if n else 0.0}
+            "ms_per_image": float(np.average([p["ms_per_image"] for p in parts], weights=sizes))}
 
 
 def _tfjs_part(folder: Path, tmp: Path, start: int, stop: int, batch: np.ndarray | None,
@@ -128,7 +130,7 @@ def _tfjs_part(folder: Path, tmp: Path, start: int, stop: int, batch: np.ndarray
 
 
 def tfjs_runner(folder: Path) -> Runner:
-    return lambda batch: np.asarray(tfjs_predict(Path(folder), batch=batch, processes=os.cpu_count() or 1)
+    return lambda batch: np.asarray(tfjs_predict(Path(folder), batch=batch, processes=NODE_PROCESSES)
                                     ["probabilities"], dtype=np.float32)
 
 
