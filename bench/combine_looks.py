@@ -6,7 +6,10 @@ For each split seed it trains the default recipe's fold model as `bench/cross_so
 (one look: the passes are taken apart here), then scores every held-out photo at 448x448 in: the whole photo,
 the close-up half of it wide, and the same two on the mirror image. The ways of combining them (one look,
 two, four, weighted, geometric, ...) are then a few lines of NumPy each, on the same passes. Fold models and
-passes are cached in --cache, so a new way of combining costs nothing to score. The adopted way (the model
+passes are cached in --cache, so a new way of combining costs nothing to score. Two families of passes the
+shipped model does not take are scored too: the whole photo at a higher test resolution than training's 224
+(256 and 288, resized from the 448x448 photo through a copy of the base that takes any size: FixRes, Touvron
+et al. 2019) and tighter close-ups (0.35 and 0.25 of the photo wide, upsampled to 224). The adopted way (the model
 looks twice at the photo and at its mirror image, trashure.glimpse) reproduces `cross_source.py` to the photo.
 """
 
@@ -69,6 +72,52 @@ def passes(seed: int, cache: Path, photos: np.ndarray) -> dict:
     return dict(np.load(path))
 
 
+HIGHER_RESOLUTIONS = (256, 288)
+TIGHTER_SIDES = (0.35, 0.25)
+
+
+def any_size_model(model):
+    """The one-look model's base, pooling and head on photos of any size (MobileNetV2 is fully convolutional;
+    the saved model's base is built for 224x224)."""
+    import keras
+
+    from trashure.model import BASE_NAME
+
+    base = keras.applications.MobileNetV2(input_shape=(None, None, 3), include_top=False, weights=None)
+    base.set_weights(model.get_layer(BASE_NAME).get_weights())
+    pool, hidden, probabilities = (model.get_layer(n) for n in ("pool", "dense_hidden", "probabilities"))
+    image = keras.Input((None, None, 3))
+    pixels = model.get_layer("preprocess")(image)
+    return keras.Model(image, probabilities(hidden(pool(base(pixels, training=False)))))
+
+
+def whole_at(model, photos: np.ndarray, size: int) -> np.ndarray:
+    import tensorflow as tf
+
+    out = []
+    for start in range(0, len(photos), 64):
+        batch = tf.image.resize(photos[start:start + 64], (size, size), method="area", antialias=True)
+        out.append(model.predict(batch, verbose=0))
+    return np.concatenate(out)
+
+
+def extra_passes(seed: int, cache: Path, photos: np.ndarray) -> dict:
+    """The whole photo at HIGHER_RESOLUTIONS (keys w256, w256_f, ...) and close-ups TIGHTER_SIDES wide (c0.35, ...)."""
+    path = cache / f"extra-passes-seed{seed}.npz"
+    if not path.exists():
+        model, out = fold_model(seed, cache), {}
+        any_size = any_size_model(model)
+        for size in HIGHER_RESOLUTIONS:
+            out[f"w{size}"] = whole_at(any_size, photos, size)
+            out[f"w{size}_f"] = whole_at(any_size, photos[:, :, ::-1], size)
+        for side in TIGHTER_SIDES:
+            tight = passes_model(model, side)
+            out[f"c{side}"] = tight.predict(photos, batch_size=32, verbose=0)[1]
+            out[f"c{side}_f"] = tight.predict(photos[:, :, ::-1], batch_size=32, verbose=0)[1]
+        np.savez(path, **out)
+    return dict(np.load(path))
+
+
 def log(p):
     return np.log(p + 1e-7)
 
@@ -91,6 +140,15 @@ COMBINATIONS = {
     "looking twice, plus the cells weighted by 1 - p(other)": lambda d: d["whole"] + d["close"] + cell_vote(d["cells"]),
     "looking twice, geometric mean": lambda d: log(d["whole"]) + log(d["close"]),
     "four looks, geometric mean": lambda d: log(d["whole"]) + log(d["close"]) + log(d["whole_f"]) + log(d["close_f"]),
+    **{f"one look at {n}x{n} (and its mirror image)": (lambda d, n=n: d[f"w{n}"] + d[f"w{n}_f"])
+       for n in HIGHER_RESOLUTIONS},
+    **{f"four looks, the whole photo at {n}x{n}": (lambda d, n=n: d["close"] + d["close_f"] + d[f"w{n}"] + d[f"w{n}_f"])
+       for n in HIGHER_RESOLUTIONS},
+    **{f"four looks, the close-up {side} wide": (lambda d, k=f"c{side}": d["whole"] + d["whole_f"] + d[k] + d[f"{k}_f"])
+       for side in TIGHTER_SIDES},
+    **{f"four looks and a close-up {side} wide (six)": (
+        lambda d, k=f"c{side}": d["whole"] + d["close"] + d["whole_f"] + d["close_f"] + d[k] + d[f"{k}_f"])
+       for side in TIGHTER_SIDES},
 }
 
 
@@ -111,7 +169,7 @@ def main() -> int:
     labels = np.array([r.label for r in held.records])
     photos = decode_dataset(held, 448)
     seeds = [int(s) for s in args.seeds.split(",")]
-    scored = {seed: passes(seed, args.cache, photos) for seed in seeds}
+    scored = {seed: {**passes(seed, args.cache, photos), **extra_passes(seed, args.cache, photos)} for seed in seeds}
     table = {name: [round(100 * float(np.mean(combine(scored[s]).argmax(1) == labels)), 2) for s in seeds]
              for name, combine in COMBINATIONS.items()}
     print(f"\ntrashnet4 -> all {len(labels)} photos of mixed4, split seeds {', '.join(map(str, seeds))}\n")
