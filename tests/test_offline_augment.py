@@ -3,7 +3,8 @@
 import numpy as np
 
 from trashure.backgrounds import GENERATORS, random_background
-from trashure.offline_augment import OfflineAugment, augment_view, board_mask, paste_on_background, view_rng
+from trashure.offline_augment import (OfflineAugment, augment_view, board_mask, closeup, paste_on_background,
+                                      view_rng)
 
 
 def board_photo(seed: int = 0, size: int = 224, cx: int = 120) -> tuple[np.ndarray, np.ndarray]:
@@ -111,6 +112,43 @@ def test_a_share_outside_zero_to_one_is_refused():
 
     from trashure.config import TrainConfig
 
-    for name in ("paste_probability", "scene_probability", "grayscale_probability"):
+    for name in ("paste_probability", "scene_probability", "grayscale_probability", "closeup_probability"):
         with pytest.raises(ValueError, match=name):
             TrainConfig(**{name: 1.5})
+
+
+def test_a_closeup_enlarges_the_object_around_a_point_of_it():
+    photo, truth = board_photo(cx=50)  # the object off centre, on the left
+    alpha = truth.astype(np.float32)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        out = closeup(photo.astype(np.float32), alpha, rng, (0.5, 0.5))
+        assert out.shape == photo.shape
+        green = out[..., 1] > out[..., 0] + 30
+        # The crop holds the object, more of the frame than in the photo, at twice its size: the
+        # ellipse, 70 pixels wide in the photo, is about 140 wide in the close-up.
+        assert green.mean() > 1.5 * truth.mean()
+        assert 125 < green.sum(axis=1).max() < 155
+
+
+def test_a_closeup_needs_an_object_and_leaves_photos_without_one_alone():
+    photo, _ = board_photo()
+    assert closeup(photo.astype(np.float32), np.zeros(photo.shape[:2], np.float32), np.random.default_rng(0)) is None
+    with_closeups = OfflineAugment(paste_probability=1.0, closeup_probability=1.0)
+    without = OfflineAugment(paste_probability=1.0)
+    # No mask (not a board photo): the option draws nothing, so the view is the one made without it.
+    np.testing.assert_array_equal(augment_view(photo, with_closeups, view_rng(3, 0, 1), None),
+                                  augment_view(photo, without, view_rng(3, 0, 1), None))
+    alpha = board_mask(photo)
+    pasted = augment_view(photo, without, view_rng(3, 0, 1), alpha)
+    enlarged = augment_view(photo, with_closeups, view_rng(3, 0, 1), alpha)
+    assert np.abs(pasted.astype(int) - enlarged.astype(int)).mean() > 10
+
+
+def test_closeups_are_a_setting_of_the_views_and_off_in_older_configs():
+    from trashure.config import TrainConfig
+    from trashure.features import VIEW_SETTINGS
+
+    assert "closeup_probability" in VIEW_SETTINGS  # cached views made without close-ups are not reused
+    assert TrainConfig.for_mode("exact").closeup_probability == 0
+    assert TrainConfig.from_dict({"mode": "fast"}).closeup_probability == 0

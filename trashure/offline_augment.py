@@ -38,6 +38,10 @@ class OfflineAugment:
     # A camera-noise view turned grey: the object's shape and shading, not its colour or the scene's tint
     # (random greyscale, as in SimCLR's augmentation).
     grayscale_probability: float = 0.0
+    # A view of an object whose place is known (cut out of its board) cropped to about half the frame
+    # around a random point of it and enlarged: what the two-look model's close-up shows at prediction.
+    closeup_probability: float = 0.0
+    closeup_side: tuple[float, float] = (0.45, 0.55)
 
     @property
     def active(self) -> bool:
@@ -104,6 +108,12 @@ def board_mask(image: np.ndarray, max_border_spread: float = 18.0) -> np.ndarray
 def paste_on_background(image: np.ndarray, alpha: np.ndarray, background: np.ndarray,
                         rng: np.random.Generator, scale_range: tuple[float, float] = (0.12, 0.9)) -> np.ndarray:
     """The masked object, rotated and scaled, with a soft shadow, composited onto background (float32)."""
+    return _paste(image, alpha, background, rng, scale_range)[0]
+
+
+def _paste(image: np.ndarray, alpha: np.ndarray, background: np.ndarray, rng: np.random.Generator,
+           scale_range: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """paste_on_background's picture and the pasted object's alpha (h, w) in it."""
     size = background.shape[0]
     ys, xs = np.nonzero(alpha > 0.05)
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
@@ -129,7 +139,25 @@ def paste_on_background(image: np.ndarray, alpha: np.ndarray, background: np.nda
     shift = rng.integers(-6, 7, 2)
     shadow = np.roll(shadow, (int(shift[0]), int(shift[1])), axis=(0, 1))
     out = background * (1 - rng.uniform(0.15, 0.5) * shadow)
-    return out * (1 - a) + layer[..., :3] * a
+    return out * (1 - a) + layer[..., :3] * a, a[..., 0]
+
+
+def closeup(image: np.ndarray, alpha: np.ndarray, rng: np.random.Generator,
+            side_range: tuple[float, float] = (0.45, 0.55)) -> np.ndarray | None:
+    """A square crop about half the frame wide, centred on a random point of the object (drawn by its
+    alpha) and kept inside the frame, enlarged to the frame's size; None when the object has no pixels."""
+    h, w = image.shape[:2]
+    weights = alpha.ravel().astype(np.float64)
+    total = weights.sum()
+    if total <= 0:
+        return None
+    point = int(rng.choice(weights.size, p=weights / total))
+    cy, cx = divmod(point, w)
+    side = int(round(rng.uniform(*side_range) * min(h, w)))
+    y0 = int(np.clip(cy - side // 2, 0, h - side))
+    x0 = int(np.clip(cx - side // 2, 0, w - side))
+    crop = Image.fromarray(np.clip(image[y0:y0 + side, x0:x0 + side], 0, 255).astype(np.uint8))
+    return np.asarray(crop.resize((w, h), Image.BILINEAR), np.float32)
 
 
 def random_resized_crop(image: np.ndarray, rng: np.random.Generator, min_area: float = 0.45) -> np.ndarray:
@@ -177,12 +205,18 @@ def augment_view(image: np.ndarray, settings: OfflineAugment, rng: np.random.Gen
     scenes: training photos that may serve as backgrounds (see scene_background)."""
     out = image.astype(np.float32)
     pasted = False
+    where = alpha  # the object's alpha in `out`, where known
     if alpha is not None and rng.random() < settings.paste_probability:
         size = image.shape[0]
         use_scene = scenes is not None and len(scenes) and rng.random() < settings.scene_probability
         background = scene_background(scenes, rng) if use_scene else random_background(rng, size)
-        out = paste_on_background(image, alpha, background, rng, settings.scale_range)
+        out, where = _paste(image, alpha, background, rng, settings.scale_range)
         pasted = True
+    # Drawn only when asked for, so that the views of a recipe without close-ups stay the same draws.
+    if where is not None and settings.closeup_probability > 0 and rng.random() < settings.closeup_probability:
+        enlarged = closeup(out, where, rng, settings.closeup_side)
+        if enlarged is not None:
+            out, pasted = enlarged, True  # framed already: no random crop on top
     if settings.photo_noise:
         if not pasted and rng.random() < 0.5:
             out = random_resized_crop(out, rng)

@@ -23,6 +23,7 @@ from trashure.offline_augment import OfflineAugment, augment_view, board_mask, v
 def offline_settings(config: TrainConfig) -> OfflineAugment:
     return OfflineAugment(paste_probability=config.paste_probability, photo_noise=config.photo_noise,
                           scene_probability=config.scene_probability,
+                          closeup_probability=config.closeup_probability,
                           grayscale_probability=config.grayscale_probability if config.photo_noise else 0.0)
 
 
