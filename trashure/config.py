@@ -217,8 +217,8 @@ class TrainConfig:
 # What `--mode exact` leaves out of Trashure's recipe, so that it stays the notebook's.
 REFERENCE_RECIPE: dict[str, Any] = {"paste_probability": 0.0, "scene_probability": 0.0, "photo_noise": False,
                                     "grayscale_probability": 0.0, "closeup_probability": 0.0,
-                                    "class_weighting": "none", "fine_tune_blocks": 0, "validation_views": 0, "glimpse_side": 0.0,
-                                    "glimpse_mirror": False}
+                                    "class_weighting": "none", "fine_tune_blocks": 0, "validation_views": 0,
+                                    "glimpse_side": 0.0, "glimpse_mirror": False}
 # Options added after models were trained without them, in both modes: what an older config meant.
 ADDED_LATER: dict[str, Any] = {"leakage_safe_split": False, "fine_tune_one_view_per_epoch": False,
                                "closeup_probability": 0.0,

@@ -156,8 +156,7 @@ def closeup(image: np.ndarray, alpha: np.ndarray, rng: np.random.Generator,
     side = int(round(rng.uniform(*side_range) * min(h, w)))
     y0 = int(np.clip(cy - side // 2, 0, h - side))
     x0 = int(np.clip(cx - side // 2, 0, w - side))
-    crop = Image.fromarray(np.clip(image[y0:y0 + side, x0:x0 + side], 0, 255).astype(np.uint8))
-    return np.asarray(crop.resize((w, h), Image.BILINEAR), np.float32)
+    return _enlarge(image, y0, x0, side, side)
 
 
 def random_resized_crop(image: np.ndarray, rng: np.random.Generator, min_area: float = 0.45) -> np.ndarray:
@@ -166,7 +165,13 @@ def random_resized_crop(image: np.ndarray, rng: np.random.Generator, min_area: f
     aspect = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
     ch, cw = min(h, int(round(h * np.sqrt(area / aspect)))), min(w, int(round(w * np.sqrt(area * aspect))))
     y0, x0 = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
-    crop = Image.fromarray(image[y0:y0 + ch, x0:x0 + cw].astype(np.uint8))
+    return _enlarge(image, y0, x0, ch, cw)
+
+
+def _enlarge(image: np.ndarray, y0: int, x0: int, ch: int, cw: int) -> np.ndarray:
+    """The crop of image at (y0, x0), ch by cw, resized (bilinear) back to the image's size, as float32."""
+    h, w = image.shape[:2]
+    crop = Image.fromarray(np.clip(image[y0:y0 + ch, x0:x0 + cw], 0, 255).astype(np.uint8))
     return np.asarray(crop.resize((w, h), Image.BILINEAR), np.float32)
 
 
