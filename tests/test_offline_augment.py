@@ -1,6 +1,7 @@
 """Cut-and-paste onto generated backgrounds, and camera noise: what they promise, on made-up photos."""
 
 import numpy as np
+from PIL import Image, ImageFilter
 
 from trashure.backgrounds import GENERATORS, random_background
 from trashure.offline_augment import (OfflineAugment, augment_view, board_mask, closeup, paste_on_background,
@@ -112,7 +113,8 @@ def test_a_share_outside_zero_to_one_is_refused():
 
     from trashure.config import TrainConfig
 
-    for name in ("paste_probability", "scene_probability", "grayscale_probability", "closeup_probability"):
+    for name in ("paste_probability", "scene_probability", "grayscale_probability", "closeup_probability",
+                 "distractor_probability"):
         with pytest.raises(ValueError, match=name):
             TrainConfig(**{name: 1.5})
 
@@ -152,3 +154,82 @@ def test_closeups_are_a_setting_of_the_views_and_off_in_older_configs():
     assert "closeup_probability" in VIEW_SETTINGS  # cached views made without close-ups are not reused
     assert TrainConfig.for_mode("exact").closeup_probability == 0
     assert TrainConfig.from_dict({"mode": "fast"}).closeup_probability == 0
+
+
+def red_disc_on_board(size: int = 224) -> tuple[np.ndarray, np.ndarray]:
+    """A red disc on a white board and its mask (uint8 alpha): a made-up piece of `other` litter."""
+    y, x = np.mgrid[0:size, 0:size]
+    disc = (x - 112) ** 2 + (y - 112) ** 2 < 60 ** 2
+    photo = np.full((size, size, 3), 235, np.uint8)
+    photo[disc] = [220, 20, 20]
+    return photo, disc.astype(np.uint8) * 255
+
+
+def test_distractors_are_pasted_as_clutter_on_the_background():
+    from trashure.offline_augment import with_distractors
+
+    background = np.full((224, 224, 3), 128, np.float32)
+    out = with_distractors(background, [red_disc_on_board()], np.random.default_rng(0), (0.2, 0.2))
+    red = (out[..., 0] > 180) & (out[..., 1] < 60)
+    # One or two discs 0.2 of the frame wide (45 px): 1,600 to 3,200 red pixels; elsewhere only their
+    # shadows (darker grey, not another colour) and the disc's anti-aliased rim.
+    assert 1000 < red.sum() < 3500
+    rim = np.asarray(Image.fromarray(red.astype(np.uint8) * 255).filter(ImageFilter.MaxFilter(5))) > 0
+    rest = out[~rim]
+    assert rest.max() <= 128.5 and np.ptp(rest, axis=1).max() < 1
+
+
+def test_the_labelled_object_is_pasted_over_its_distractors(monkeypatch):
+    import trashure.offline_augment as offline_augment
+
+    photo, _ = board_photo()
+    clutter = red_disc_on_board()
+    pasted = []
+    original = offline_augment._paste
+
+    def recording(image, alpha, background, rng, scale_range):
+        pasted.append("clutter" if image is clutter[0] else "object")
+        return original(image, alpha, background, rng, scale_range)
+
+    monkeypatch.setattr(offline_augment, "_paste", recording)
+    settings = OfflineAugment(paste_probability=1.0, photo_noise=False, distractor_probability=1.0)
+    augment_view(photo, settings, view_rng(0, 0, 1), board_mask(photo), None, [clutter])
+    assert pasted[-1] == "object" and 2 <= len(pasted) <= 3 and set(pasted[:-1]) == {"clutter"}
+
+
+def test_distractors_come_from_other_objects_on_a_board_and_are_a_setting_of_the_views():
+    from trashure.config import TrainConfig
+    from trashure.features import VIEW_SETTINGS
+    from trashure.training.views import distractor_pool
+
+    photos = np.stack([board_photo()[0]] * 3)
+    masks = [np.ones((224, 224), np.uint8), None, np.ones((224, 224), np.uint8)]  # the second is a scene
+    classes = ["can", "glass_bottle", "other", "plastic_bottle"]
+    on = OfflineAugment(distractor_probability=0.5)
+    pool = distractor_pool(photos, np.array([2, 2, 0]), masks, classes, on)
+    assert pool is not None and len(pool) == 1 and pool[0][1] is masks[0]  # not the scene, not the can
+    assert distractor_pool(photos, np.array([2, 2, 0]), masks, classes, OfflineAugment()) is None
+    assert distractor_pool(photos, np.array([0, 0, 1]), masks, classes, on) is None
+    assert "distractor_probability" in VIEW_SETTINGS
+    assert TrainConfig.for_mode("exact").distractor_probability == 0
+    assert TrainConfig.from_dict({"mode": "fast"}).distractor_probability == 0
+
+
+def test_the_exact_mode_pastes_the_same_clutter():
+    """--mode exact can train Trashure's recipe too (bench/train_speed.py's exact+ft): the distractors
+    come from its training photos of `other` there as in the fast mode."""
+    from trashure.config import TrainConfig
+    from trashure.training.exact import _offline_transform
+
+    can, clutter = board_photo()[0], red_disc_on_board()[0]
+    photos, labels = np.stack([can, clutter]), np.array([0, 2])
+    classes = ["can", "glass_bottle", "other", "plastic_bottle"]
+    config = TrainConfig(mode="exact", paste_probability=1.0, photo_noise=False, distractor_probability=1.0,
+                         clean_view=False)
+
+    def red_share(transform) -> float:
+        out = np.concatenate([transform(photos[[0]], np.array([0]), epoch)[0] for epoch in range(6)])
+        return float(((out[..., 0] > 150) & (out[..., 1] < 80)).mean())
+
+    assert red_share(_offline_transform(photos, config, labels, classes)) > 0.002
+    assert red_share(_offline_transform(photos, config)) == 0  # no labels: no pool, no clutter

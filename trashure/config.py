@@ -97,6 +97,8 @@ class TrainConfig:
     # An augmented view of an object cut out of its board, enlarged around a point of it to half the frame
     # wide: what the close-up of a model that looks twice shows at prediction.
     closeup_probability: float = 0.0
+    # a share of pasted views that first get one or two `other` objects, cut from their boards, as clutter
+    distractor_probability: float = 0.0
     class_weighting: str = "balanced"  # "balanced": every class weighs the same in the loss; "none"
     # Validation photos seen also through this many augmented views (the same augmentation as training),
     # so that early stopping and the fine-tuning stage are judged on photos unlike the board, not only
@@ -155,10 +157,10 @@ class TrainConfig:
             raise ValueError("augmented_views and validation_views must be 0 or more")
         if not 0 < self.learning_rate < 1 or not 0 < self.fine_tune_learning_rate < 1:
             raise ValueError("learning rates must be between 0 and 1")
-        if not all(0 <= p <= 1 for p in (self.paste_probability, self.scene_probability,
-                                         self.grayscale_probability, self.closeup_probability)):
-            raise ValueError("paste_probability, scene_probability, grayscale_probability and closeup_probability "
-                             "must be between 0 and 1")
+        shares = ("paste_probability", "scene_probability", "grayscale_probability", "closeup_probability",
+                  "distractor_probability")
+        if not all(0 <= getattr(self, name) <= 1 for name in shares):
+            raise ValueError(f"{', '.join(shares[:-1])} and {shares[-1]} must be between 0 and 1")
         if self.strategy not in ("default", "mirrored", "multiworker"):
             raise ValueError(f"strategy must be default, mirrored or multiworker, not {self.strategy!r}")
         if self.fine_tune_keep not in ("unless_worse", "if_better"):
@@ -217,10 +219,10 @@ class TrainConfig:
 # What `--mode exact` leaves out of Trashure's recipe, so that it stays the notebook's.
 REFERENCE_RECIPE: dict[str, Any] = {"paste_probability": 0.0, "scene_probability": 0.0, "photo_noise": False,
                                     "grayscale_probability": 0.0, "closeup_probability": 0.0,
-                                    "class_weighting": "none", "fine_tune_blocks": 0, "validation_views": 0,
-                                    "glimpse_side": 0.0, "glimpse_mirror": False}
+                                    "distractor_probability": 0.0, "class_weighting": "none", "fine_tune_blocks": 0,
+                                    "validation_views": 0, "glimpse_side": 0.0, "glimpse_mirror": False}
 # Options added after models were trained without them, in both modes: what an older config meant.
 ADDED_LATER: dict[str, Any] = {"leakage_safe_split": False, "fine_tune_one_view_per_epoch": False,
-                               "closeup_probability": 0.0,
+                               "closeup_probability": 0.0, "distractor_probability": 0.0,
                                "grayscale_probability": 0.0, "fine_tune_average_weights": False,
                                "glimpse_side": 0.0, "glimpse_mirror": False, "fine_tune_keep": "if_better"}

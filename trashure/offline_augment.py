@@ -42,6 +42,10 @@ class OfflineAugment:
     # around a random point of it and enlarged: what the two-look model's close-up shows at prediction.
     closeup_probability: float = 0.0
     closeup_side: tuple[float, float] = (0.45, 0.55)
+    # Clutter around the object (Dwibedi et al.'s distractors): a share of pasted views first gets one or two
+    # objects of `other` cut from their own board photos, smaller, under the labelled object.
+    distractor_probability: float = 0.0
+    distractor_scale: tuple[float, float] = (0.08, 0.3)
 
     @property
     def active(self) -> bool:
@@ -204,10 +208,21 @@ def scene_background(scenes: np.ndarray, rng: np.random.Generator) -> np.ndarray
     return random_resized_crop(scene[:, ::-1] if rng.random() < 0.5 else scene, rng, min_area=0.3).astype(np.float32)
 
 
+def with_distractors(background: np.ndarray, distractors, rng: np.random.Generator,
+                     scale_range: tuple[float, float]) -> np.ndarray:
+    """background with one or two of distractors ((uint8 photo, uint8 alpha) pairs) pasted onto it."""
+    for _ in range(int(rng.integers(1, 3))):
+        image, alpha = distractors[int(rng.integers(len(distractors)))]
+        background = _paste(image, alpha.astype(np.float32) / 255, background, rng, scale_range)[0]
+    return background
+
+
 def augment_view(image: np.ndarray, settings: OfflineAugment, rng: np.random.Generator,
-                 alpha: np.ndarray | None = None, scenes: np.ndarray | None = None) -> np.ndarray:
+                 alpha: np.ndarray | None = None, scenes: np.ndarray | None = None,
+                 distractors=None) -> np.ndarray:
     """One offline-augmented view of a uint8 photo (uint8 out). alpha: its board_mask, if known;
-    scenes: training photos that may serve as backgrounds (see scene_background)."""
+    scenes: training photos that may serve as backgrounds (see scene_background); distractors: (photo,
+    alpha) pairs of `other` objects cut from their boards, pasted as clutter."""
     out = image.astype(np.float32)
     pasted = False
     where = alpha  # the object's alpha in `out`, where known
@@ -215,6 +230,9 @@ def augment_view(image: np.ndarray, settings: OfflineAugment, rng: np.random.Gen
         size = image.shape[0]
         use_scene = scenes is not None and len(scenes) and rng.random() < settings.scene_probability
         background = scene_background(scenes, rng) if use_scene else random_background(rng, size)
+        # Drawn only when asked for, so that the views of a recipe without distractors stay the same draws.
+        if distractors and settings.distractor_probability > 0 and rng.random() < settings.distractor_probability:
+            background = with_distractors(background, distractors, rng, settings.distractor_scale)
         out, where = _paste(image, alpha, background, rng, settings.scale_range)
         pasted = True
     # Drawn only when asked for, so that the views of a recipe without close-ups stay the same draws.

@@ -21,7 +21,8 @@ from trashure.training.keras_parts import (FINE_TUNE_STAGE, Echo, TrainingCancel
                                            early_stopping, keras_classes, one_hot, phase, run_second_stage,
                                            save_model_atomic)
 from trashure.training.prepared import PreparedData
-from trashure.training.views import augmented_copies, board_masks, offline_batch, offline_settings, thread_pool
+from trashure.training.views import (augmented_copies, board_masks, offline_batch, offline_settings, paste_pools,
+                                     thread_pool)
 
 FRESH_VIEWS = 1_000_000  # view numbers of exact mode's per-epoch augmentation, apart from fast mode's
 
@@ -49,16 +50,18 @@ def _clean_rows(idx: np.ndarray, seed: int, epoch: int, share: float) -> np.ndar
                     bool)
 
 
-def _offline_transform(images, config: TrainConfig):
+def _offline_transform(images, config: TrainConfig, labels: np.ndarray | None = None, classes=()):
     """batch, photo indices, epoch -> offline-augmented batch (None when the recipe has no offline step),
     with clean_share(config) of the photos left as they are. The board masks are found once for photos
-    in memory, batch by batch for streamed ones."""
+    in memory, batch by batch for streamed ones. labels and classes: for the scenes and clutter drawn from
+    the training photos of `other`."""
     settings = offline_settings(config)
     if not settings.active:
         return None
     pool = thread_pool()
     share = clean_share(config)
     in_memory = board_masks(images, settings) if isinstance(images, np.ndarray) else None
+    scenes, distractors = paste_pools(images, labels, classes, settings) if labels is not None else (None, None)
 
     def transform(batch, idx, epoch):
         # Masks keyed by row number, as offline_batch numbers photos: streamed or not, the same draws.
@@ -67,7 +70,8 @@ def _offline_transform(images, config: TrainConfig):
         if drawn.any():
             masks = in_memory if in_memory is not None else dict(zip(idx[drawn].tolist(),
                                                                       board_masks(batch[drawn], settings)))
-            out[drawn] = offline_batch(batch[drawn], idx[drawn], masks, settings, config.seed, FRESH_VIEWS + epoch, pool)
+            out[drawn] = offline_batch(batch[drawn], idx[drawn], masks, settings, config.seed, FRESH_VIEWS + epoch,
+                                       pool, scenes, distractors=distractors)
         return out
     return transform
 
@@ -98,7 +102,7 @@ def train_exact(model, data: PreparedData, config: TrainConfig, run: Run | None,
     weights = class_weights(data.labels["train"], n_classes, config.class_weighting)
     use_weights = config.class_weighting != "none"
     train_images = _in_memory_if_small(data.images["train"])
-    transform = _offline_transform(train_images, config)
+    transform = _offline_transform(train_images, config, data.labels["train"], data.dataset.classes)
 
     def batches(seed: int):
         labels = data.labels["train"]

@@ -23,7 +23,7 @@ from trashure.training.keras_parts import (FINE_TUNE_STAGE, Echo, averaged_note,
                                            run_second_stage)
 from trashure.training.distribute import WorkerRole
 from trashure.training.prepared import PreparedData
-from trashure.training.views import board_masks, extract, frozen_runner, offline_settings, scene_pool
+from trashure.training.views import extract, frozen_runner, offline_settings, paste_pools
 
 
 STEPS_PER_EXECUTION = 16  # measured: a head epoch on trashnet4's cached views 0.61 s -> 0.43 s, same losses
@@ -57,28 +57,20 @@ def _cached_views(model, images, train_labels: np.ndarray, classes, config: Trai
           f"{len(images['test'])} test photos")
     runner = frozen_runner(model, blocks, weights_path)
     store = np.float16 if blocks else np.float32  # activations at the cut are large; float16 halves them
-    scenes = _scenes(images["train"], train_labels, classes, offline) if views else None
+    scenes, distractors = paste_pools(images["train"], train_labels, classes, offline) if views else (None, None)
     plain_board = [0]
     train = extract(runner, images["train"], views, augmenter, offline, seed=config.seed, dtype=store,
                     on_progress=progress_printer(run, echo, "computing features"), scenes=scenes,
-                    clean=config.clean_view or not views, first_index=first["train"], plain_board=plain_board)
+                    clean=config.clean_view or not views, first_index=first["train"], plain_board=plain_board,
+                    distractors=distractors)
     if views and offline.paste_probability > 0:
         echo(f"  {plain_board[0]} of {n_train} training photos are on a plain board "
              "(cut out and pasted onto generated backgrounds)")
     val_views = config.validation_views if views else 0
     # Validation views use other random draws than training's (seed + 1).
     val = extract(runner, images["val"], val_views, augmenter, offline, seed=config.seed + 1, scenes=scenes,
-                  first_index=first["val"])
+                  first_index=first["val"], distractors=distractors)
     return {"train": train, "val": val, "test": extract(runner, images["test"])[0]}
-
-
-def _scenes(train, labels: np.ndarray, classes, offline) -> np.ndarray | None:
-    """The real scenes pasted objects may land on (training photos of `other` off the board), decoded."""
-    if offline.scene_probability <= 0 or "other" not in classes:
-        return None
-    rows = np.flatnonzero(labels == list(classes).index("other"))
-    pixels = train[rows]
-    return scene_pool(pixels, labels[rows], board_masks(pixels, offline), classes, offline)
 
 
 def _flat_val(views: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -24,6 +24,7 @@ def offline_settings(config: TrainConfig) -> OfflineAugment:
     return OfflineAugment(paste_probability=config.paste_probability, photo_noise=config.photo_noise,
                           scene_probability=config.scene_probability,
                           closeup_probability=config.closeup_probability,
+                          distractor_probability=config.distractor_probability,
                           grayscale_probability=config.grayscale_probability if config.photo_noise else 0.0)
 
 
@@ -68,16 +69,40 @@ def scene_pool(images: np.ndarray, labels: np.ndarray, masks: list, classes, set
     return images[keep] if keep else None
 
 
+def distractor_pool(images: np.ndarray, labels: np.ndarray, masks: list, classes, settings: OfflineAugment,
+                    name: str = "other") -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """Training photos of `other` on a plain board with their masks: objects to paste as clutter. Only a
+    class-free object is safe clutter: a bottle beside a can would be two labels in one photo."""
+    if settings.distractor_probability <= 0 or name not in classes:
+        return None
+    target = list(classes).index(name)
+    pairs = [(images[i], m) for i, m in enumerate(masks) if m is not None and labels[i] == target]
+    return pairs or None
+
+
+def paste_pools(train, labels: np.ndarray, classes, settings: OfflineAugment):
+    """The real scenes pasted objects may land on (training photos of `other` off the board) and the
+    clutter pasted beside them (objects of `other` cut from their boards), decoded from the training photos
+    (an array or PhotoRows); None for each the settings do not use."""
+    if (settings.scene_probability <= 0 and settings.distractor_probability <= 0) or "other" not in classes:
+        return None, None
+    rows = np.flatnonzero(labels == list(classes).index("other"))
+    pixels = train[rows]
+    masks = board_masks(pixels, settings)
+    return (scene_pool(pixels, labels[rows], masks, classes, settings),
+            distractor_pool(pixels, labels[rows], masks, classes, settings))
+
+
 def offline_batch(images: np.ndarray, indices: np.ndarray, masks: list, settings: OfflineAugment, seed: int,
                   view: int, pool: ThreadPoolExecutor, scenes: np.ndarray | None = None,
-                  first_index: int = 0) -> np.ndarray:
+                  first_index: int = 0, distractors=None) -> np.ndarray:
     """Offline-augmented copies of images (rows of the photos numbered `indices`), reproducible by view.
     first_index: the number of the first row in the whole list, when images are a shard of it."""
     def one(args):
         image, i = args
         alpha = masks[i]
         return augment_view(image, settings, view_rng(seed, first_index + int(i), view),
-                            None if alpha is None else alpha.astype(np.float32) / 255, scenes)
+                            None if alpha is None else alpha.astype(np.float32) / 255, scenes, distractors)
 
     return np.stack(list(pool.map(one, zip(images, indices))))
 
@@ -106,7 +131,8 @@ def frozen_runner(model, fine_tune_blocks: int = 0, weights_path: Path | None = 
 def extract(runner, images, views: int = 0, augmenter=None, offline: OfflineAugment | None = None,
             masks: list | None = None, seed: int = 0, batch_size: int = 16, dtype=np.float32,
             on_progress: Callable[[int, int], None] | None = None, scenes: np.ndarray | None = None,
-            clean: bool = True, first_index: int = 0, plain_board: list[int] | None = None) -> np.ndarray:
+            clean: bool = True, first_index: int = 0, plain_board: list[int] | None = None,
+            distractors=None) -> np.ndarray:
     """The runner's outputs for every photo and view: shape (1 + views, n, *output) where view 0 is the
     clean photo, or (views, n, *output) of the augmented views alone when clean is False.
 
@@ -134,7 +160,7 @@ def extract(runner, images, views: int = 0, augmenter=None, offline: OfflineAugm
         if plain_board is not None and masks is None:
             plain_board[0] += sum(m is not None for m in batch_masks)
         return [pixels if view == 0 else offline_batch(pixels, np.arange(len(pixels)), batch_masks, offline, seed,
-                                                        view, pool, scenes, first_index + start)
+                                                        view, pool, scenes, first_index + start, distractors)
                 for view in range(first, 1 + views)]
 
     def through_model(start: int, batch_views: list[np.ndarray]) -> None:
