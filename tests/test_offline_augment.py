@@ -233,3 +233,25 @@ def test_the_exact_mode_pastes_the_same_clutter():
 
     assert red_share(_offline_transform(photos, config, labels, classes)) > 0.002
     assert red_share(_offline_transform(photos, config)) == 0  # no labels: no pool, no clutter
+
+
+def test_paste_pools_use_the_board_masks_already_found(monkeypatch):
+    """The exact mode finds every training photo's mask once; the pools reuse those rather than finding the
+    masks of the photos of `other` again, and come out the same."""
+    from trashure.training import views
+
+    photos = np.stack([board_photo()[0], red_disc_on_board()[0], board_photo(seed=1)[0]])
+    labels, classes = np.array([2, 0, 2]), ["can", "glass_bottle", "other", "plastic_bottle"]
+    on = OfflineAugment(scene_probability=0.5, distractor_probability=0.5)
+    masks = views.board_masks(photos, on)
+    found = views.paste_pools(photos, labels, classes, on)
+
+    def no_second_search(*args):
+        raise AssertionError("board masks searched again")
+
+    monkeypatch.setattr(views, "board_masks", no_second_search)
+    reused = views.paste_pools(photos, labels, classes, on, masks)
+    assert found[0] is None and reused[0] is None  # both photos of `other` are on a board: no scene
+    assert len(reused[1]) == len(found[1]) == 2
+    for (image, alpha), (image2, alpha2) in zip(reused[1], found[1]):
+        assert np.array_equal(image, image2) and np.array_equal(alpha, alpha2)

@@ -25,6 +25,10 @@ from trashure.backgrounds import random_background
 BORDER = 6  # pixels of the frame that sample the board
 
 
+# Objects cut from their boards to paste as clutter: (uint8 photo, uint8 alpha) pairs.
+Clutter = list[tuple[np.ndarray, np.ndarray]]
+
+
 @dataclass(frozen=True)
 class OfflineAugment:
     """What the offline step does to each augmented view (the clean view 0 is never touched)."""
@@ -208,7 +212,7 @@ def scene_background(scenes: np.ndarray, rng: np.random.Generator) -> np.ndarray
     return random_resized_crop(scene[:, ::-1] if rng.random() < 0.5 else scene, rng, min_area=0.3).astype(np.float32)
 
 
-def with_distractors(background: np.ndarray, distractors, rng: np.random.Generator,
+def with_distractors(background: np.ndarray, distractors: Clutter, rng: np.random.Generator,
                      scale_range: tuple[float, float]) -> np.ndarray:
     """background with one or two of distractors ((uint8 photo, uint8 alpha) pairs) pasted onto it."""
     for _ in range(int(rng.integers(1, 3))):
@@ -219,7 +223,7 @@ def with_distractors(background: np.ndarray, distractors, rng: np.random.Generat
 
 def augment_view(image: np.ndarray, settings: OfflineAugment, rng: np.random.Generator,
                  alpha: np.ndarray | None = None, scenes: np.ndarray | None = None,
-                 distractors=None) -> np.ndarray:
+                 distractors: Clutter | None = None) -> np.ndarray:
     """One offline-augmented view of a uint8 photo (uint8 out). alpha: its board_mask, if known;
     scenes: training photos that may serve as backgrounds (see scene_background); distractors: (photo,
     alpha) pairs of `other` objects cut from their boards, pasted as clutter."""

@@ -61,7 +61,8 @@ def _offline_transform(images, config: TrainConfig, labels: np.ndarray | None = 
     pool = thread_pool()
     share = clean_share(config)
     in_memory = board_masks(images, settings) if isinstance(images, np.ndarray) else None
-    scenes, distractors = paste_pools(images, labels, classes, settings) if labels is not None else (None, None)
+    scenes, distractors = (paste_pools(images, labels, classes, settings, in_memory) if labels is not None
+                           else (None, None))
 
     def transform(batch, idx, epoch):
         # Masks keyed by row number, as offline_batch numbers photos: streamed or not, the same draws.

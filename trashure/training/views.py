@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 
 from trashure.config import TrainConfig
-from trashure.offline_augment import OfflineAugment, augment_view, board_mask, view_rng
+from trashure.offline_augment import Clutter, OfflineAugment, augment_view, board_mask, view_rng
 
 
 def offline_settings(config: TrainConfig) -> OfflineAugment:
@@ -70,7 +70,7 @@ def scene_pool(images: np.ndarray, labels: np.ndarray, masks: list, classes, set
 
 
 def distractor_pool(images: np.ndarray, labels: np.ndarray, masks: list, classes, settings: OfflineAugment,
-                    name: str = "other") -> list[tuple[np.ndarray, np.ndarray]] | None:
+                    name: str = "other") -> Clutter | None:
     """Training photos of `other` on a plain board with their masks: objects to paste as clutter. Only a
     class-free object is safe clutter: a bottle beside a can would be two labels in one photo."""
     if settings.distractor_probability <= 0 or name not in classes:
@@ -80,22 +80,24 @@ def distractor_pool(images: np.ndarray, labels: np.ndarray, masks: list, classes
     return pairs or None
 
 
-def paste_pools(train, labels: np.ndarray, classes, settings: OfflineAugment):
+def paste_pools(train, labels: np.ndarray, classes, settings: OfflineAugment,
+                masks: list | None = None) -> tuple[np.ndarray | None, Clutter | None]:
     """The real scenes pasted objects may land on (training photos of `other` off the board) and the
     clutter pasted beside them (objects of `other` cut from their boards), decoded from the training photos
-    (an array or PhotoRows); None for each the settings do not use."""
+    (an array or PhotoRows); None for each the settings do not use. masks: every training photo's board
+    mask when already found (else found here for the photos of `other`)."""
     if (settings.scene_probability <= 0 and settings.distractor_probability <= 0) or "other" not in classes:
         return None, None
     rows = np.flatnonzero(labels == list(classes).index("other"))
     pixels = train[rows]
-    masks = board_masks(pixels, settings)
+    masks = [masks[i] for i in rows] if masks is not None else board_masks(pixels, settings)
     return (scene_pool(pixels, labels[rows], masks, classes, settings),
             distractor_pool(pixels, labels[rows], masks, classes, settings))
 
 
 def offline_batch(images: np.ndarray, indices: np.ndarray, masks: list, settings: OfflineAugment, seed: int,
                   view: int, pool: ThreadPoolExecutor, scenes: np.ndarray | None = None,
-                  first_index: int = 0, distractors=None) -> np.ndarray:
+                  first_index: int = 0, distractors: Clutter | None = None) -> np.ndarray:
     """Offline-augmented copies of images (rows of the photos numbered `indices`), reproducible by view.
     first_index: the number of the first row in the whole list, when images are a shard of it."""
     def one(args):
@@ -132,7 +134,7 @@ def extract(runner, images, views: int = 0, augmenter=None, offline: OfflineAugm
             masks: list | None = None, seed: int = 0, batch_size: int = 16, dtype=np.float32,
             on_progress: Callable[[int, int], None] | None = None, scenes: np.ndarray | None = None,
             clean: bool = True, first_index: int = 0, plain_board: list[int] | None = None,
-            distractors=None) -> np.ndarray:
+            distractors: Clutter | None = None) -> np.ndarray:
     """The runner's outputs for every photo and view: shape (1 + views, n, *output) where view 0 is the
     clean photo, or (views, n, *output) of the augmented views alone when clean is False.
 
