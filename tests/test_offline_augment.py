@@ -114,7 +114,7 @@ def test_a_share_outside_zero_to_one_is_refused():
     from trashure.config import TrainConfig
 
     for name in ("paste_probability", "scene_probability", "grayscale_probability", "closeup_probability",
-                 "distractor_probability"):
+                 "distractor_probability", "style_mix_probability"):
         with pytest.raises(ValueError, match=name):
             TrainConfig(**{name: 1.5})
 

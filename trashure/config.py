@@ -127,6 +127,9 @@ class TrainConfig:
     # at random (an exact epoch shows each photo once, freshly augmented), rather than all 1 + K views:
     # the same number of steps as the exact mode, at a fifth of the time an epoch.
     fine_tune_one_view_per_epoch: bool = True
+    # Fast mode's fine-tuning stage: the share of batches whose activations at the cut get their per-channel
+    # statistics mixed between photos (MixStyle, trashure.training.style_mix), against source-specific style.
+    style_mix_probability: float = 0.0
     dense_units: int = 128
     # The saved model looks twice (trashure.glimpse): the whole photo, then a close-up this part of the photo
     # wide around the cell its head finds least like background, from a photo twice as sharp (448x448 in);
@@ -158,7 +161,7 @@ class TrainConfig:
         if not 0 < self.learning_rate < 1 or not 0 < self.fine_tune_learning_rate < 1:
             raise ValueError("learning rates must be between 0 and 1")
         shares = ("paste_probability", "scene_probability", "grayscale_probability", "closeup_probability",
-                  "distractor_probability")
+                  "distractor_probability", "style_mix_probability")
         if not all(0 <= getattr(self, name) <= 1 for name in shares):
             raise ValueError(f"{', '.join(shares[:-1])} and {shares[-1]} must be between 0 and 1")
         if self.strategy not in ("default", "mirrored", "multiworker"):
@@ -219,10 +222,12 @@ class TrainConfig:
 # What `--mode exact` leaves out of Trashure's recipe, so that it stays the notebook's.
 REFERENCE_RECIPE: dict[str, Any] = {"paste_probability": 0.0, "scene_probability": 0.0, "photo_noise": False,
                                     "grayscale_probability": 0.0, "closeup_probability": 0.0,
-                                    "distractor_probability": 0.0, "class_weighting": "none", "fine_tune_blocks": 0,
-                                    "validation_views": 0, "glimpse_side": 0.0, "glimpse_mirror": False}
+                                    "distractor_probability": 0.0, "style_mix_probability": 0.0,
+                                    "class_weighting": "none", "fine_tune_blocks": 0, "validation_views": 0,
+                                    "glimpse_side": 0.0, "glimpse_mirror": False}
 # Options added after models were trained without them, in both modes: what an older config meant.
 ADDED_LATER: dict[str, Any] = {"leakage_safe_split": False, "fine_tune_one_view_per_epoch": False,
                                "closeup_probability": 0.0, "distractor_probability": 0.0,
-                               "grayscale_probability": 0.0, "fine_tune_average_weights": False,
+                               "style_mix_probability": 0.0, "grayscale_probability": 0.0,
+                               "fine_tune_average_weights": False,
                                "glimpse_side": 0.0, "glimpse_mirror": False, "fine_tune_keep": "if_better"}

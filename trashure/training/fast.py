@@ -23,6 +23,7 @@ from trashure.training.keras_parts import (FINE_TUNE_STAGE, Echo, averaged_note,
                                            run_second_stage)
 from trashure.training.distribute import WorkerRole
 from trashure.training.prepared import PreparedData
+from trashure.training.style_mix import style_mixer
 from trashure.training.views import extract, frozen_runner, offline_settings, paste_pools
 
 
@@ -226,5 +227,6 @@ def fine_tune_on_cut(model, classifier, cached: dict[str, np.ndarray], data: Pre
         model, classifier, val, config, history, RunCallback(run, config.max_epochs, echo, history, FINE_TUNE_STAGE),
         lambda: ArrayBatches(cached["train"].reshape(-1, *cached["train"].shape[2:]), one_hot(labels, n_classes),
                              config.batch_size, config.seed + 1, weights=weights[labels],
-                             photos=len(data.labels["train"]) if config.fine_tune_one_view_per_epoch else None),
+                             photos=len(data.labels["train"]) if config.fine_tune_one_view_per_epoch else None,
+                             transform=style_mixer(config.style_mix_probability, config.seed + 2)),
         run, echo=echo)
