@@ -51,10 +51,12 @@ def test_the_fine_tuning_batches_get_mixed_styles_only_when_asked_for():
     assert 8 < sum(mixed) < 32
 
 
-def test_style_mixing_is_a_share_off_in_exact_mode_and_older_configs():
+def test_style_mixing_is_a_share_off_by_default_refused_in_exact_mode_and_off_in_older_configs():
     with pytest.raises(ValueError, match="style_mix_probability"):
         TrainConfig(style_mix_probability=1.5)
     assert TrainConfig.for_mode("exact").style_mix_probability == 0
+    with pytest.raises(ValueError, match="fast"):
+        TrainConfig.for_mode("exact", style_mix_probability=0.2)  # no activations at the cut to mix there
     assert TrainConfig.from_dict({"mode": "fast"}).style_mix_probability == 0
 
 

@@ -128,7 +128,7 @@ class TrainConfig:
     # the same number of steps as the exact mode, at a fifth of the time an epoch.
     fine_tune_one_view_per_epoch: bool = True
     # Fast mode's fine-tuning stage: the share of batches whose activations at the cut get their per-channel
-    # statistics mixed between photos (MixStyle, trashure.training.style_mix), against source-specific style.
+    # statistics mixed between photos (MixStyle, trashure.training.style_mix); refused in exact mode.
     style_mix_probability: float = 0.0
     dense_units: int = 128
     # The saved model looks twice (trashure.glimpse): the whole photo, then a close-up this part of the photo
@@ -164,6 +164,10 @@ class TrainConfig:
                   "distractor_probability", "style_mix_probability")
         if not all(0 <= getattr(self, name) <= 1 for name in shares):
             raise ValueError(f"{', '.join(shares[:-1])} and {shares[-1]} must be between 0 and 1")
+        if self.mode == "exact" and self.style_mix_probability > 0:
+            # Its batches are photos, not activations at the cut: refused rather than silently ignored.
+            raise ValueError("style_mix_probability mixes the fast mode's cached activations at the cut; "
+                             "the exact mode has none: use --mode fast")
         if self.strategy not in ("default", "mirrored", "multiworker"):
             raise ValueError(f"strategy must be default, mirrored or multiworker, not {self.strategy!r}")
         if self.fine_tune_keep not in ("unless_worse", "if_better"):
