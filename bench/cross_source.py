@@ -1,7 +1,8 @@
 """Leave one source out: train on every source but one, test on all of the held-out one.
 
     python bench/cross_source.py [--data DIR ...] [--holdout trashnet4,mixed4,mixed4:pdoo,mixed4:duen]
-                                 [--set key=value ...] [--seeds 42,0,1] [--json OUT]
+                                 [--set key=value ...] [--seeds 42,0,1] [--json OUT] [--against BASE.json]
+    python bench/cross_source.py --rows RUN.json --against BASE.json   (compare two saved runs, no training)
 
 A source is a data folder (`trashnet4`) or, inside one, the photos whose file name starts with a tag
 (`mixed4:pdoo` is mixed4's photos named pdoo_*). The held-out photos lend nothing to their own
@@ -11,7 +12,9 @@ recipe (e.g. `--set fine_tune_blocks=0 --set paste_probability=0`) so settings a
 
 One fold moves by several points with the split seed and the augmentation draws (trashnet4 -> mixed4 by the
 default recipe: 53.0%, 55.8% and 61.1% on seeds 1, 42 and 0), most of it in one class (mixed4's cans), so
-compare settings by the mean over several seeds (`--seeds`), which the last table prints.
+compare settings by the mean over several seeds (`--seeds`), which the last table prints. `--against` a
+saved run (`--json`; the shipped recipe's eight seeds are in bench/results/cross_source_shipped_seeds.json)
+adds the paired comparison, fold by fold: the mean change, its standard error and how many folds are better.
 """
 
 from __future__ import annotations
@@ -138,12 +141,51 @@ def print_means(rows: list[dict]) -> None:
               f"{statistics.mean(val):.2%} |")
 
 
+def load_rows(path: str) -> list[dict]:
+    """The rows a run saved with --json."""
+    return json.loads(Path(path).read_text())["rows"]
+
+
+def paired_changes(rows: list[dict], baseline: list[dict]) -> list[tuple[str, int, float, float]]:
+    """(held out, seed, baseline accuracy, this run's accuracy) for every fold both runs have."""
+    base = {(r["holdout"], r["seed"]): r["accuracy"] for r in baseline}
+    return [(r["holdout"], r["seed"], base[(r["holdout"], r["seed"])], r["accuracy"]) for r in rows
+            if (r["holdout"], r["seed"]) in base]
+
+
+def print_paired(rows: list[dict], baseline: list[dict]) -> None:
+    """Fold by fold against a saved run: a setting is told from the seed's draw by the paired change."""
+    pairs = paired_changes(rows, baseline)
+    if not pairs:
+        print("\nno fold (held-out source and seed) in common with the baseline")
+        return
+    print("\n| held out | seed | baseline | this run | change |")
+    print("|---|---:|---:|---:|---:|")
+    for holdout, seed, before, after in pairs:
+        print(f"| {holdout} | {seed} | {before:.2%} | {after:.2%} | {100 * (after - before):+.2f} |")
+    changes = [100 * (after - before) for *_, before, after in pairs]
+    se = statistics.stdev(changes) / len(changes) ** 0.5 if len(changes) > 1 else float("nan")
+    print(f"\nover {len(pairs)} fold(s): mean change {statistics.mean(changes):+.2f} points (standard error "
+          f"{se:.2f}), better on {sum(c > 0 for c in changes)}, worse on {sum(c < 0 for c in changes)}")
+
+
 def main() -> int:
-    bench = recipe_bench("data folders (default: trashnet4 and mixed4)", "42", DEFAULT_DATA,
-                         lambda parser: parser.add_argument("--holdout", default=DEFAULT_HOLDOUTS))
+    def options(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--holdout", default=DEFAULT_HOLDOUTS)
+        parser.add_argument("--against", help="a saved run (--json) to compare with, fold by fold")
+        parser.add_argument("--rows", help="a saved run (--json) to report instead of training")
+
+    bench = recipe_bench("data folders (default: trashnet4 and mixed4)", "42", DEFAULT_DATA, options)
     if bench is None:
         return 2
     args, data_dirs, overrides, configs = bench
+    if args.rows:
+        rows = load_rows(args.rows)
+        print_rows(rows)
+        print_means(rows)
+        if args.against:
+            print_paired(rows, load_rows(args.against))
+        return 0
     rows = []
     for config in configs:
         for holdout in args.holdout.split(","):
@@ -152,6 +194,8 @@ def main() -> int:
             print(f"== held out {holdout}, seed {config.seed}: {r['accuracy']:.2%} of {r['n_heldout']} photos "
                   f"(val {r['val_accuracy']:.2%}, {r['wall_s']:.0f} s)", flush=True)
     report(args, overrides, data_dirs, rows, print_rows, print_means)
+    if args.against:
+        print_paired(rows, load_rows(args.against))
     return 0
 
 
