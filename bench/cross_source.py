@@ -54,10 +54,11 @@ def parse_value(text: str):
     return {"true": True, "false": False}.get(text.lower(), text)
 
 
-def recipe_bench(data_help: str, seeds: str, default_data: list[Path], more=None):
+def recipe_bench(data_help: str, seeds: str, default_data: list[Path], more=None, trains=lambda args: True):
     """The command line every recipe bench shares (data folders, --set overrides, split seeds, a JSON copy;
     `more` adds a bench's own options): (args, data folders, overrides, one config per seed), or None after
-    saying which data folder is missing."""
+    saying which data folder is missing. A bench whose `trains(args)` is False (a report of saved rows) needs
+    no data."""
     parser = argparse.ArgumentParser(description=sys.modules["__main__"].__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", action="append", help=data_help)
@@ -69,7 +70,7 @@ def recipe_bench(data_help: str, seeds: str, default_data: list[Path], more=None
     args = parser.parse_args()
     data_dirs = [Path(d) for d in (args.data or default_data)]
     missing = [d for d in data_dirs if not d.is_dir()]
-    if missing:
+    if missing and trains(args):
         print(f"no data folder {', '.join(map(str, missing))}: put ../shared/data beside the repo", file=sys.stderr)
         return None
     overrides = {k: parse_value(v) for k, v in (kv.split("=", 1) for kv in args.set)}
@@ -175,7 +176,8 @@ def main() -> int:
         parser.add_argument("--against", help="a saved run (--json) to compare with, fold by fold")
         parser.add_argument("--rows", help="a saved run (--json) to report instead of training")
 
-    bench = recipe_bench("data folders (default: trashnet4 and mixed4)", "42", DEFAULT_DATA, options)
+    bench = recipe_bench("data folders (default: trashnet4 and mixed4)", "42", DEFAULT_DATA, options,
+                         trains=lambda args: not args.rows)
     if bench is None:
         return 2
     args, data_dirs, overrides, configs = bench
