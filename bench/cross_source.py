@@ -121,6 +121,9 @@ def print_rows(rows: list[dict]) -> None:
           "| wall (s) |")
     print("|---|---:|---:|---:|---:|---:|---|---:|---:|")
     for r in rows:
+        if "recall" not in r:  # a saved baseline row may hold the accuracy alone
+            print(f"| {r['holdout']} | {r['seed']} | | | {r['accuracy']:.2%} | | | | |")
+            continue
         recall = ", ".join(f"{c} {v:.0%}" for c, v in r["recall"].items())
         print(f"| {r['holdout']} | {r['seed']} | {r['n_train']} | {r['n_heldout']} | {r['accuracy']:.2%} "
               f"({r['ci95'][0]:.1%}-{r['ci95'][1]:.1%}) | {r['loss']:.3f} | {recall} | {r['val_accuracy']:.2%} | "
@@ -136,10 +139,11 @@ def print_means(rows: list[dict]) -> None:
     print("|---|---:|---:|---:|---:|---:|")
     for h in holdouts:
         acc = [r["accuracy"] for r in rows if r["holdout"] == h]
-        val = [r["val_accuracy"] for r in rows if r["holdout"] == h]
+        val = [r["val_accuracy"] for r in rows if r["holdout"] == h and "val_accuracy" in r]
         sd = statistics.stdev(acc) if len(acc) > 1 else float("nan")
+        val_text = f"{statistics.mean(val):.2%}" + (f" ({len(val)} seeds)" if len(val) < len(acc) else "") if val else ""
         print(f"| {h} | {len(acc)} | {statistics.mean(acc):.2%} | {sd:.2%} | {min(acc):.2%}-{max(acc):.2%} | "
-              f"{statistics.mean(val):.2%} |")
+              f"{val_text} |")
 
 
 def load_rows(path: str) -> list[dict]:
