@@ -19,9 +19,12 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:  # keras loads lazily: importing this module stays cheap
+    import keras
 
 from trashure.config import MODEL_FILENAME, TFJS_TOOL_DIR
 from trashure.errors import TrashureError
@@ -49,7 +52,7 @@ def parse_formats(text: str | Sequence[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def serving_model(model, input_scale: int):
+def serving_model(model: keras.Model, input_scale: int) -> keras.Model:
     """The model with the input range a client feeds: 255 -> pixels 0-255; 1 -> pixels / 255 (0-1)."""
     if input_scale == 255:
         return model
@@ -144,7 +147,7 @@ def _write_common(folder: Path, fmt: str, classes, input_scale, card, source, ex
                                                      indent=2) + "\n")
 
 
-def export_savedmodel(model, folder: Path) -> None:
+def export_savedmodel(model: keras.Model, folder: Path) -> None:
     with contextlib.redirect_stdout(io.StringIO()):
         model.export(str(folder), format="tf_saved_model", verbose=False)
 

@@ -125,7 +125,7 @@ class MeanOfMirrored(layers.Layer):
         return (None if shape[0] is None else shape[0] // 2, shape[1])
 
 
-def with_glimpse(model, classes: Sequence[str], side: float, mirror: bool = False):
+def with_glimpse(model: keras.Model, classes: Sequence[str], side: float, mirror: bool = False) -> keras.Model:
     """The two-pass model around a trained single-pass Trashure model (sharing its layers and weights): it
     takes photos at twice the model's size and returns the mean of the whole photo's probabilities and the
     close-up's (with `mirror`, the mean of those of the photo and of its mirror image)."""
@@ -152,5 +152,5 @@ def with_glimpse(model, classes: Sequence[str], side: float, mirror: bool = Fals
     return keras.Model(image, mean, name=f"{model.name}_glimpse")
 
 
-def has_glimpse(model) -> bool:
+def has_glimpse(model: keras.Model) -> bool:
     return any(layer.name == GLIMPSE_LAYER for layer in model.layers)

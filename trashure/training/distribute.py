@@ -18,8 +18,12 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trashure.errors import TrashureError
+
+if TYPE_CHECKING:  # TensorFlow loads when a strategy is made
+    import tensorflow as tf
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 
@@ -50,7 +54,7 @@ def worker_role(strategy_name: str, tf_config: str | None = None) -> WorkerRole:
     return WorkerRole(place, max(len(workers), 1), is_chief)
 
 
-def make_strategy(name: str):
+def make_strategy(name: str) -> tf.distribute.Strategy:
     """The tf.distribute strategy for a name. For `multiworker` it must be made before any other
     TensorFlow work in the process, which is why training makes it first."""
     import tensorflow as tf

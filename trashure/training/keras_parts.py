@@ -6,9 +6,12 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:  # keras loads on first use: importing this module stays cheap
+    import keras
 
 from trashure.config import TrainConfig
 from trashure.errors import TrashureError
@@ -79,7 +82,7 @@ def save_model_atomic(model, path: Path, classes: Sequence[str] | None = None) -
         tmp.unlink(missing_ok=True)
 
 
-def early_stopping(config: TrainConfig, patience: int | None = None):
+def early_stopping(config: TrainConfig, patience: int | None = None) -> keras.callbacks.EarlyStopping:
     """The recipe's EarlyStopping: val_loss, patience 3, best weights restored when training ends
     (Keras 3 restores them whether or not it stopped early), so the final model is the best-val_loss one."""
     import keras
@@ -201,7 +204,7 @@ def averaged_note(config: TrainConfig) -> str:
     return ", keeping the mean of the epochs' weights" if config.fine_tune_average_weights else ""
 
 
-def weight_average(variables):
+def weight_average(variables: Sequence[keras.Variable]) -> keras.callbacks.Callback:
     """A callback that keeps the running mean of `variables` at the end of every epoch; apply() writes the
     mean into them (stochastic weight averaging over the epochs run)."""
     import keras

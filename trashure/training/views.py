@@ -12,12 +12,17 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from trashure.config import TrainConfig
 from trashure.offline_augment import Clutter, OfflineAugment, augment_view, board_mask, view_rng
+
+if TYPE_CHECKING:  # keras and the LiteRT runtime load on first use
+    import keras
+
+    from trashure.litert import LiteRTModel
 
 
 def offline_settings(config: TrainConfig) -> OfflineAugment:
@@ -109,7 +114,7 @@ def offline_batch(images: np.ndarray, indices: np.ndarray, masks: list, settings
     return np.stack(list(pool.map(one, zip(images, indices))))
 
 
-def frozen_runner(model, fine_tune_blocks: int = 0, weights_path: Path | None = None):
+def frozen_runner(model: keras.Model, fine_tune_blocks: int = 0, weights_path: Path | None = None) -> LiteRTModel:
     """The frozen part of the model as a LiteRT model: image (0-255) -> pooled features, or -> the
     activations at the cut when the top blocks are to be fine-tuned. The conversion (~8 s) is cached,
     keyed by the base weights' sha256, the TensorFlow version, the input size and the cut."""
