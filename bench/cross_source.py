@@ -141,7 +141,9 @@ def print_means(rows: list[dict]) -> None:
         acc = [r["accuracy"] for r in rows if r["holdout"] == h]
         val = [r["val_accuracy"] for r in rows if r["holdout"] == h and "val_accuracy" in r]
         sd = statistics.stdev(acc) if len(acc) > 1 else float("nan")
-        val_text = f"{statistics.mean(val):.2%}" + (f" ({len(val)} seeds)" if len(val) < len(acc) else "") if val else ""
+        val_text = f"{statistics.mean(val):.2%}" if val else ""
+        if val and len(val) < len(acc):  # baseline rows that kept the accuracy alone
+            val_text += f" ({len(val)} seeds)"
         print(f"| {h} | {len(acc)} | {statistics.mean(acc):.2%} | {sd:.2%} | {min(acc):.2%}-{max(acc):.2%} | "
               f"{val_text} |")
 

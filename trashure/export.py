@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-if TYPE_CHECKING:  # keras loads lazily: importing this module stays cheap
-    import keras
-
 from trashure.config import MODEL_FILENAME, TFJS_TOOL_DIR
 from trashure.errors import TrashureError
+
+if TYPE_CHECKING:  # keras loads lazily: importing this module stays cheap
+    import keras
 
 FORMATS = ("keras", "savedmodel", "tflite", "tflite-int8", "tfjs")
 TFLITE_NAME = "model.tflite"

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-if TYPE_CHECKING:  # keras loads on first use: importing this module stays cheap
-    import keras
-
 from trashure.config import TrainConfig
 from trashure.errors import TrashureError
 from trashure.files import atomic_write_csv
 from trashure.runs import Run
+
+if TYPE_CHECKING:  # keras loads on first use: importing this module stays cheap
+    import keras
 
 Echo = Callable[[str], None]
 HISTORY_FIELDS = ["stage", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
