@@ -1,6 +1,7 @@
 """How to combine the looks: trashnet4 -> all of mixed4, each pass of each fold model scored once, combined after.
 
     python bench/combine_looks.py [--seeds 42,0,1,2,3] [--json OUT] [--cache DIR]
+    python bench/combine_looks.py --in-domain [--seeds 42,0,1,2] [--json OUT] [--cache DIR]
 
 For each split seed it trains the default recipe's fold model as `bench/cross_source.py --holdout mixed4` does
 (one look: the passes are taken apart here), then scores every held-out photo at 448x448 in: the whole photo,
@@ -11,6 +12,10 @@ shipped model does not take are scored too: the whole photo at a higher test res
 (256 and 288, resized from the 448x448 photo through a copy of the base that takes any size: FixRes, Touvron
 et al. 2019) and tighter close-ups (0.35 and 0.25 of the photo wide, upsampled to 224). The adopted way (the model
 looks twice at the photo and at its mirror image, trashure.glimpse) reproduces `cross_source.py` to the photo.
+
+`--in-domain` asks what the looks do on the training sources' own photos: the shipped recipe's model of each split
+seed (trashnet4 + mixed4 + cans-web, as `bench/in_domain.py` trains it), its passes on the validation part (which
+chooses) and the test part (reported), per source.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from cross_source import SHARED, in_source  # noqa: E402
 from trashure.config import CLASSES, TrainConfig  # noqa: E402
 
 DATA = [SHARED / "trashnet4", SHARED / "mixed4"]
+IN_DOMAIN_DATA = [*DATA, SHARED / "cans-web"]
+PARTS = ("val", "test")
 OTHER = CLASSES.index("other")
 
 
@@ -62,14 +69,41 @@ def passes_model(model, side: float = 0.5):
     return keras.Model(glimpse.input, [whole, close, glimpse.get_layer(GLIMPSE_LAYER).input[1]])
 
 
+def score_passes(model, photos: np.ndarray) -> dict:
+    """Every pass of the two-look model on photos (448x448) and on their mirror images."""
+    looks = passes_model(model)
+    out = looks.predict(photos, batch_size=32, verbose=0)
+    mirrored = looks.predict(photos[:, :, ::-1], batch_size=32, verbose=0)
+    return {"whole": out[0], "close": out[1], "cells": out[2], "whole_f": mirrored[0], "close_f": mirrored[1]}
+
+
 def passes(seed: int, cache: Path, photos: np.ndarray) -> dict:
     path = cache / f"passes-seed{seed}.npz"
     if not path.exists():
-        model = passes_model(fold_model(seed, cache))
-        out = model.predict(photos, batch_size=32, verbose=0)
-        mirrored = model.predict(photos[:, :, ::-1], batch_size=32, verbose=0)
-        np.savez(path, whole=out[0], close=out[1], cells=out[2], whole_f=mirrored[0], close_f=mirrored[1])
+        np.savez(path, **score_passes(fold_model(seed, cache), photos))
     return dict(np.load(path))
+
+
+def in_domain_passes(seed: int, cache: Path) -> dict[str, dict]:
+    """part -> the passes of the shipped recipe's model of this split seed on that part's photos, with their
+    labels and sources (the model trained on all three folders, one look: the passes are taken apart here)."""
+    from trashure.data import PhotoRows
+    from trashure.training.prepared import prepare_data
+    from trashure.training.run import fit
+
+    path = cache / f"in-domain-passes-seed{seed}.npz"
+    if not path.exists():
+        config = TrainConfig.from_dict({**TrainConfig(seed=seed).to_dict(), "glimpse_side": 0.0})
+        data = prepare_data(IN_DOMAIN_DATA, config)
+        model, _ = fit(data, config, echo=lambda line: print(f"[seed {seed}] {line}", flush=True))
+        scored = {}
+        for part in PARTS:
+            photos = PhotoRows(data.split.part(part), 448)[:]
+            scored |= {f"{part}/{k}": v for k, v in score_passes(model, photos).items()}
+            scored |= {f"{part}/labels": data.labels[part], f"{part}/sources": data.sources(part)}
+        np.savez(path, **scored)
+    flat = dict(np.load(path))
+    return {part: {k.split("/", 1)[1]: v for k, v in flat.items() if k.startswith(part + "/")} for part in PARTS}
 
 
 HIGHER_RESOLUTIONS = (256, 288)
@@ -152,23 +186,64 @@ COMBINATIONS = {
 }
 
 
+# The ways of combining that need no pass beyond the shipped model's four.
+IN_DOMAIN_COMBINATIONS = ("one look", "one look and its mirror image", "the close-up alone", "looking twice",
+                          "looking twice, and at the mirror image (adopted)", "four looks, geometric mean")
+
+
+def in_domain(seeds: list[int], cache: Path) -> dict:
+    """combination -> part -> source -> accuracy (%) per seed, printed as a table of the means."""
+    scored = {seed: in_domain_passes(seed, cache) for seed in seeds}
+    sources = sorted(set(scored[seeds[0]]["val"]["sources"]))
+    table = {}
+    for name in IN_DOMAIN_COMBINATIONS:
+        table[name] = {part: {} for part in PARTS}
+        for part in PARTS:
+            right = {seed: COMBINATIONS[name](scored[seed][part]).argmax(1) == scored[seed][part]["labels"]
+                     for seed in seeds}
+            for source in ("all", *sources):
+                table[name][part][source] = [
+                    round(100 * float(np.mean(right[s] if source == "all" else
+                                              right[s][scored[s][part]["sources"] == source])), 2) for s in seeds]
+    print(f"\nIn-domain, trashnet4 + mixed4 + cans-web, split seeds {', '.join(map(str, seeds))} (mean; "
+          "validation chooses, test is reported)\n")
+    columns = [(part, source) for part in PARTS for source in ("all", *sources)]
+    print("| how the passes are combined | " + " | ".join(f"{p} {s}" for p, s in columns) + " |")
+    print("|---|" + "---:|" * len(columns))
+    for name, parts in table.items():
+        print(f"| {name} | " + " | ".join(f"{np.mean(parts[p][s]):.2f}%" for p, s in columns) + " |")
+    print("\nvalidation, trashnet4, per seed: " + "; ".join(
+        f"{name}: {' / '.join(f'{x:.2f}' for x in parts['val']['trashnet4'])}" for name, parts in table.items()))
+    return table
+
+
 def main() -> int:
     from trashure.data import decode_dataset, scan_sources
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", default="42,0,1,2,3")
+    parser.add_argument("--seeds", help="split seeds (default 42,0,1,2,3; with --in-domain 42,0,1,2)")
+    parser.add_argument("--in-domain", action="store_true", help="the training sources' own validation and "
+                        "test parts, with the shipped recipe's model of each seed")
     parser.add_argument("--json", help="also write the table to this file")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "trashure-combine-looks")
     args = parser.parse_args()
+    seeds = [int(s) for s in (args.seeds or ("42,0,1,2" if args.in_domain else "42,0,1,2,3")).split(",")]
+    args.cache.mkdir(parents=True, exist_ok=True)
+    if args.in_domain:
+        if not all(d.is_dir() for d in IN_DOMAIN_DATA):
+            print("no ../shared/data/trashnet4, mixed4 and cans-web beside the repo", file=sys.stderr)
+            return 2
+        table = in_domain(seeds, args.cache)
+        if args.json:
+            Path(args.json).write_text(json.dumps({"seeds": seeds, "accuracy_percent": table}, indent=1))
+        return 0
     if not all(d.is_dir() for d in DATA):
         print("no ../shared/data/trashnet4 and mixed4 beside the repo", file=sys.stderr)
         return 2
-    args.cache.mkdir(parents=True, exist_ok=True)
     held = scan_sources(DATA, list(CLASSES))
     held.records = [r for r in held.records if in_source(r, "mixed4")]
     labels = np.array([r.label for r in held.records])
     photos = decode_dataset(held, 448)
-    seeds = [int(s) for s in args.seeds.split(",")]
     scored = {seed: {**passes(seed, args.cache, photos), **extra_passes(seed, args.cache, photos)} for seed in seeds}
     table = {name: [round(100 * float(np.mean(combine(scored[s]).argmax(1) == labels)), 2) for s in seeds]
              for name, combine in COMBINATIONS.items()}
