@@ -307,6 +307,16 @@ def _preflight(args: argparse.Namespace) -> None:
         raise TrashureError(f"--out {args.out} is a file; give a folder (one sub-folder per format goes in it)")
 
 
+def _needs_tensorflow(args: argparse.Namespace) -> bool:
+    if args.command in TENSORFLOW_COMMANDS:
+        return True
+    if args.command != "predict":
+        return False
+    from trashure.prediction import needs_tensorflow
+
+    return bool(args.explain) or needs_tensorflow(args.model)  # heat maps, or a model with no TFLite twin yet
+
+
 def _import_tensorflow_quietly() -> None:
     """Import TensorFlow with the process's stderr closed: its C++ start-up lines (CUDA probing on a
     machine without a GPU) are written before its log level applies. A failed import still raises."""
@@ -507,15 +517,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TrashureError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.verbose:
-        pass  # TensorFlow loads when a command needs it, with its own log lines
-    elif args.command in TENSORFLOW_COMMANDS:
+    if not args.verbose and _needs_tensorflow(args):  # verbose: TensorFlow loads with its own log lines
         _import_tensorflow_quietly()
-    elif args.command == "predict":
-        from trashure.prediction import needs_tensorflow
-
-        if args.explain or needs_tensorflow(args.model):  # heat maps, or a model with no TFLite twin yet
-            _import_tensorflow_quietly()
     try:
         return args.func(args)
     except TrashureError as exc:
