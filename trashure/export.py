@@ -174,7 +174,6 @@ def export_model(model_path: str | Path, out_dir: str | Path, formats: Sequence[
                  overwrite: bool = False) -> ExportResult:
     """Export a model to the requested formats under out_dir/<format>/ (see the module docstring). A format
     folder that holds files Trashure did not write is refused unless overwrite."""
-    from trashure.litert import to_tflite
     from trashure.prediction import load_model_and_card
 
     echo = echo or (lambda _m: None)
@@ -202,48 +201,71 @@ def export_model(model_path: str | Path, out_dir: str | Path, formats: Sequence[
             echo(f"exporting {fmt}")
             folder = staging / fmt
             folder.mkdir()
-            extra: dict[str, Any] = {}
-            if fmt == "keras":
-                served.save(folder / MODEL_FILENAME)
-            elif fmt == "savedmodel":
-                export_savedmodel(served, folder / "saved_model")
-                extra["signature"] = {"name": "serving_default", "tags": ["serve"]}
-            elif fmt == "tflite":
-                (folder / TFLITE_NAME).write_bytes(to_tflite(served))
-            elif fmt == "tflite-int8":
-                samples = representative_images(card, data_dir)
-                if input_scale == 1:
-                    samples = samples / 255.0
-                (folder / TFLITE_NAME).write_bytes(to_tflite(served, samples))
-                extra["quantization"] = _int8_io(folder / TFLITE_NAME)
-                extra["input"] = {**metadata(fmt, classes, input_scale, card, model_path)["input"],
-                                  "dtype": "uint8", "quantized": extra["quantization"]["input"]}
-                extra["output"] = {"shape": [1, len(classes)], "dtype": "uint8",
-                                   "meaning": "quantised softmax probabilities: p = scale * (q - zero_point)",
-                                   "quantized": extra["quantization"]["output"]}
-                extra["calibration"] = {"images": len(samples), "from": "training split of " + str(data_dir)}
-            elif fmt == "tfjs":
-                tmp_saved = staging / ".savedmodel-for-tfjs"
-                if not tmp_saved.exists():
-                    export_savedmodel(served, tmp_saved)
-                export_tfjs(tmp_saved, folder)
-                extra["load_with"] = "tf.loadGraphModel('model.json')"
+            extra = _write_format(fmt, served, folder, staging, card, data_dir, input_scale, classes, model_path)
             _write_common(folder, fmt, classes, input_scale, card, model_path, extra)
         shutil.rmtree(staging / ".savedmodel-for-tfjs", ignore_errors=True)
         for fmt in formats:
-            final = out_dir / fmt
-            if final.exists():
-                old = staging / f".old-{fmt}"
-                final.rename(old)
-            (staging / fmt).rename(final)
-            files = sorted(p for p in final.rglob("*") if p.is_file())
-            result.formats[fmt] = {"dir": str(final), "files": [str(p.relative_to(final)) for p in files],
-                                   "size_bytes": sum(p.stat().st_size for p in files)}
+            result.formats[fmt] = _move_into_place(staging, out_dir, fmt)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     shutil.rmtree(staging, ignore_errors=True)
     return result
+
+
+def _write_format(fmt: str, served: keras.Model, folder: Path, staging: Path, card: dict[str, Any], data_dir,
+                  input_scale: int, classes: Sequence[str], model_path: Path) -> dict[str, Any]:
+    """Write one format's model files into folder; returns what its metadata.json adds to the common fields."""
+    from trashure.litert import to_tflite
+
+    if fmt == "keras":
+        served.save(folder / MODEL_FILENAME)
+        return {}
+    if fmt == "savedmodel":
+        export_savedmodel(served, folder / "saved_model")
+        return {"signature": {"name": "serving_default", "tags": ["serve"]}}
+    if fmt == "tflite":
+        (folder / TFLITE_NAME).write_bytes(to_tflite(served))
+        return {}
+    if fmt == "tflite-int8":
+        return _write_int8(served, folder, card, data_dir, input_scale, classes, model_path)
+    tmp_saved = staging / ".savedmodel-for-tfjs"  # tfjs: converted from a SavedModel, made once
+    if not tmp_saved.exists():
+        export_savedmodel(served, tmp_saved)
+    export_tfjs(tmp_saved, folder)
+    return {"load_with": "tf.loadGraphModel('model.json')"}
+
+
+def _write_int8(served: keras.Model, folder: Path, card: dict[str, Any], data_dir, input_scale: int,
+                classes: Sequence[str], model_path: Path) -> dict[str, Any]:
+    """Full-integer quantisation calibrated on real training photos; uint8 in and out."""
+    from trashure.data import data_dirs_list
+    from trashure.litert import to_tflite
+
+    samples = representative_images(card, data_dir)
+    if input_scale == 1:
+        samples = samples / 255.0
+    (folder / TFLITE_NAME).write_bytes(to_tflite(served, samples))
+    quantization = _int8_io(folder / TFLITE_NAME)
+    return {"quantization": quantization,
+            "input": {**metadata("tflite-int8", classes, input_scale, card, model_path)["input"],
+                      "dtype": "uint8", "quantized": quantization["input"]},
+            "output": {"shape": [1, len(classes)], "dtype": "uint8",
+                       "meaning": "quantised softmax probabilities: p = scale * (q - zero_point)",
+                       "quantized": quantization["output"]},
+            "calibration": {"images": len(samples),
+                            "from": "training split of " + ", ".join(str(d) for d in data_dirs_list(data_dir))}}
+
+
+def _move_into_place(staging: Path, out_dir: Path, fmt: str) -> dict[str, Any]:
+    """Swap a format's finished folder in for the old one (kept in staging until the export ends)."""
+    final = out_dir / fmt
+    if final.exists():
+        final.rename(staging / f".old-{fmt}")
+    (staging / fmt).rename(final)
+    files = sorted(p for p in final.rglob("*") if p.is_file())
+    return {"dir": str(final), "files": [str(p.relative_to(final)) for p in files],
+            "size_bytes": sum(p.stat().st_size for p in files)}
 
 
 def check_replaceable(folder: Path, fmt: str) -> None:
