@@ -13,7 +13,7 @@ recipe (e.g. `--set fine_tune_blocks=0 --set paste_probability=0`) so settings a
 One fold moves by several points with the split seed and the augmentation draws (trashnet4 -> mixed4 by the
 default recipe: 53.0%, 55.8% and 61.1% on seeds 1, 42 and 0), most of it in one class (mixed4's cans), so
 compare settings by the mean over several seeds (`--seeds`), which the last table prints. `--against` a
-saved run (`--json`; the shipped recipe's eight seeds are in bench/results/cross_source_shipped_seeds.json)
+saved run (`--json`; the shipped recipe's seeds are in bench/results/cross_source_shipped_seeds.json)
 adds the paired comparison, fold by fold: the mean change, its standard error and how many folds are better.
 """
 
