@@ -14,82 +14,96 @@ from trashure.runs import best_val_accuracy, elapsed_seconds, get_run, list_runs
 use_app_navigation()
 
 
+def recipe_ui(col, defaults: TrainConfig) -> dict:
+    """Mode, epochs, patience and learning rate: the frozen stage's settings."""
+    mode = col.radio("Mode", ["fast", "exact"], horizontal=True,
+                     help="fast: Trashure's recipe; the frozen base runs once per cached view (minutes). "
+                          "exact: the reference notebook verbatim, every epoch through the whole model "
+                          "(much slower; the options below that it lacks are switched off).")
+    epochs = col.number_input("Max epochs", 1, 200, defaults.epochs)
+    patience = col.number_input("Early-stopping patience", 0, 50, defaults.patience)
+    # step: the default 0.01 would push a rate out of range, which disables the -/+ buttons.
+    learning_rate = col.number_input("Learning rate", 1e-6, 1e-1, defaults.learning_rate, 1e-5, format="%.5f")
+    return {"mode": mode, "epochs": int(epochs), "patience": int(patience), "learning_rate": float(learning_rate)}
+
+
+def split_ui(col, defaults: TrainConfig) -> dict:
+    """Batch size, seed, class weights, devices and the split."""
+    batch_size = col.number_input("Batch size", 1, 512, defaults.batch_size)
+    seed = col.number_input("Seed (split and training)", 0, 2**31 - 1, defaults.seed)
+    balanced = col.checkbox("Balanced classes", defaults.class_weighting == "balanced",
+                            help="Every class weighs the same in the loss (the merged data is far from balanced).")
+    strategy = col.selectbox(
+        "Devices (tf.distribute)", ["default", "mirrored"],
+        help="default: one device. mirrored: every GPU of this machine, a global batch split across them. "
+             "Several machines (multiworker) start from the command line, one process each with its "
+             "TF_CONFIG: see the README.")
+    leakage_safe = col.checkbox("Leakage-safe split", defaults.leakage_safe_split,
+                                help="Near-duplicate photos (same bytes, or the same picture re-encoded, resized or "
+                                     "shot again) stay in one part of the split, so the test never holds a copy of "
+                                     "a training photo.")
+    return {"batch_size": int(batch_size), "seed": int(seed), "strategy": strategy,
+            "class_weighting": "balanced" if balanced else "none", "leakage_safe_split": leakage_safe}
+
+
+def augmentation_ui(col, defaults: TrainConfig) -> dict:
+    """The notebook's augmentation, cut-and-paste, camera noise and the number of views."""
+    flip = col.checkbox("Horizontal flip", defaults.augment_flip)
+    rotation = col.slider("Rotation (± degrees)", 0, 45, int(defaults.augment_rotation_degrees))
+    brightness = col.slider("Brightness (± fraction)", 0.0, 0.5, defaults.augment_brightness, 0.05)
+    paste = col.slider("Paste plain-board photos onto new backgrounds", 0.0, 1.0, defaults.paste_probability, 0.1,
+                       help="Share of augmented views whose object is cut out of a plain board and pasted onto a "
+                            "generated floor, table or texture.")
+    noise = col.checkbox("Camera noise", defaults.photo_noise,
+                         help="Random crop, colour jitter, blur, sensor noise and JPEG quality of phone photos.")
+    grey = col.slider("Grey views (share)", 0.0, 1.0, defaults.grayscale_probability, 0.05,
+                      help="Share of the camera-noise views turned grey, so the model reads shape and shading "
+                           "rather than colour or the scene's tint.")
+    views = col.number_input("Augmented views per photo (fast mode)", 0, 16, defaults.augmented_views)
+    return {"augment_flip": flip, "augment_rotation_degrees": float(rotation), "augment_brightness": float(brightness),
+            "paste_probability": float(paste), "photo_noise": noise, "grayscale_probability": float(grey),
+            "augmented_views": int(views)}
+
+
+def fine_tune_ui(col, defaults: TrainConfig) -> dict:
+    """The fine-tuning stage and how the saved model looks."""
+    blocks = col.number_input("Fine-tune: top blocks to unfreeze (0: off)", 0, 16, defaults.fine_tune_blocks)
+    epochs = col.number_input("Fine-tune: max epochs", 0, 100, defaults.fine_tune_epochs)
+    learning_rate = col.number_input("Fine-tune: learning rate", 1e-7, 1e-2, defaults.fine_tune_learning_rate, 1e-5,
+                                     format="%.6f")
+    patience = col.number_input("Fine-tune: patience", 0, 50, defaults.fine_tune_patience)
+    average = col.checkbox("Fine-tune: average epochs", defaults.fine_tune_average_weights,
+                           help="Stochastic weight averaging: the mean of the weights at the end of every "
+                                "fine-tuning epoch, rather than the one epoch of lowest validation loss. "
+                                "It generalised better to photos of other sources.")
+    keep = col.checkbox("Fine-tune: keep unless worse", defaults.fine_tune_keep == "unless_worse",
+                        help="Keep the fine-tuned model unless its validation photos' losses are higher than the "
+                             "frozen stage's beyond chance (paired test, p < 0.05); unticked, only if its "
+                             "validation loss is lower, which a 1% wobble can decide.")
+    glimpse = col.number_input("Look twice: close-up width (0: off)", 0.0, 1.0, defaults.glimpse_side, 0.05,
+                               help="The saved model classifies the whole photo, then a close-up this part of the "
+                                    "photo wide around where its head sees the object, and averages the two: small "
+                                    "objects on a floor are read far better.")
+    mirror = col.checkbox("Look twice: mirrored too", defaults.glimpse_mirror,
+                          help="Both looks again on the left-right mirror image, all four averaged: better across "
+                               "sources, twice the arithmetic at prediction.")
+    return {"fine_tune_blocks": int(blocks), "fine_tune_epochs": int(epochs),
+            "fine_tune_learning_rate": float(learning_rate), "fine_tune_patience": int(patience),
+            "fine_tune_average_weights": average, "fine_tune_keep": "unless_worse" if keep else "if_better",
+            "glimpse_side": float(glimpse), "glimpse_mirror": mirror}
+
+
 def options_ui() -> TrainConfig | None:
     """The training form; returns a config when Start is pressed."""
     defaults = TrainConfig()
     with st.form("train_options"):
         cols = st.columns(4)
-        mode = cols[0].radio("Mode", ["fast", "exact"], horizontal=True,
-                             help="fast: Trashure's recipe; the frozen base runs once per cached view (minutes). "
-                                  "exact: the reference notebook verbatim, every epoch through the whole model "
-                                  "(much slower; the options below that it lacks are switched off).")
-        epochs = cols[0].number_input("Max epochs", 1, 200, defaults.epochs)
-        patience = cols[0].number_input("Early-stopping patience", 0, 50, defaults.patience)
-        # step: the default 0.01 would push a rate out of range, which disables the -/+ buttons.
-        learning_rate = cols[0].number_input("Learning rate", 1e-6, 1e-1, defaults.learning_rate, 1e-5, format="%.5f")
-        batch_size = cols[1].number_input("Batch size", 1, 512, defaults.batch_size)
-        seed = cols[1].number_input("Seed (split and training)", 0, 2**31 - 1, defaults.seed)
-        balanced = cols[1].checkbox("Balanced classes", defaults.class_weighting == "balanced",
-                                    help="Every class weighs the same in the loss (the merged data is far from "
-                                         "balanced).")
-        strategy = cols[1].selectbox(
-            "Devices (tf.distribute)", ["default", "mirrored"],
-            help="default: one device. mirrored: every GPU of this machine, a global batch split across them. "
-                 "Several machines (multiworker) start from the command line, one process each with its "
-                 "TF_CONFIG: see the README.")
-        leakage_safe = cols[1].checkbox("Leakage-safe split", defaults.leakage_safe_split,
-                                        help="Near-duplicate photos (same bytes, or the same picture re-encoded, "
-                                             "resized or shot again) stay in one part of the split, so the test "
-                                             "never holds a copy of a training photo.")
-        flip = cols[2].checkbox("Horizontal flip", defaults.augment_flip)
-        rotation = cols[2].slider("Rotation (± degrees)", 0, 45, int(defaults.augment_rotation_degrees))
-        brightness = cols[2].slider("Brightness (± fraction)", 0.0, 0.5, defaults.augment_brightness, 0.05)
-        paste = cols[2].slider("Paste plain-board photos onto new backgrounds", 0.0, 1.0,
-                               defaults.paste_probability, 0.1,
-                               help="Share of augmented views whose object is cut out of a plain board and pasted "
-                                    "onto a generated floor, table or texture.")
-        noise = cols[2].checkbox("Camera noise", defaults.photo_noise,
-                                 help="Random crop, colour jitter, blur, sensor noise and JPEG quality of phone photos.")
-        grey = cols[2].slider("Grey views (share)", 0.0, 1.0, defaults.grayscale_probability, 0.05,
-                              help="Share of the camera-noise views turned grey, so the model reads shape and "
-                                   "shading rather than colour or the scene's tint.")
-        views = cols[2].number_input("Augmented views per photo (fast mode)", 0, 16, defaults.augmented_views)
-        blocks = cols[3].number_input("Fine-tune: top blocks to unfreeze (0: off)", 0, 16, defaults.fine_tune_blocks)
-        ft_epochs = cols[3].number_input("Fine-tune: max epochs", 0, 100, defaults.fine_tune_epochs)
-        ft_lr = cols[3].number_input("Fine-tune: learning rate", 1e-7, 1e-2, defaults.fine_tune_learning_rate, 1e-5,
-                                     format="%.6f")
-        ft_patience = cols[3].number_input("Fine-tune: patience", 0, 50, defaults.fine_tune_patience)
-        ft_average = cols[3].checkbox("Fine-tune: average epochs",
-                                      defaults.fine_tune_average_weights,
-                                      help="Stochastic weight averaging: the mean of the weights at the end of every "
-                                           "fine-tuning epoch, rather than the one epoch of lowest validation loss. "
-                                           "It generalised better to photos of other sources.")
-        ft_keep = cols[3].checkbox("Fine-tune: keep unless worse", defaults.fine_tune_keep == "unless_worse",
-                                   help="Keep the fine-tuned model unless its validation photos' losses are higher "
-                                        "than the frozen stage's beyond chance (paired test, p < 0.05); unticked, "
-                                        "only if its validation loss is lower, which a 1% wobble can decide.")
-        glimpse = cols[3].number_input("Look twice: close-up width (0: off)", 0.0, 1.0, defaults.glimpse_side, 0.05,
-                                       help="The saved model classifies the whole photo, then a close-up this part "
-                                            "of the photo wide around where its head sees the object, and averages "
-                                            "the two: small objects on a floor are read far better.")
-        mirror = cols[3].checkbox("Look twice: mirrored too", defaults.glimpse_mirror,
-                                  help="Both looks again on the left-right mirror image, all four averaged: "
-                                       "better across sources, twice the arithmetic at prediction.")
+        fields = {**recipe_ui(cols[0], defaults), **split_ui(cols[1], defaults),
+                  **augmentation_ui(cols[2], defaults), **fine_tune_ui(cols[3], defaults)}
         if not st.form_submit_button("▶ Start training", type="primary"):
             return None
     try:
-        return TrainConfig(mode=mode, epochs=int(epochs), patience=int(patience), learning_rate=float(learning_rate),
-                           batch_size=int(batch_size), seed=int(seed), augment_flip=flip,
-                           augment_rotation_degrees=float(rotation), augment_brightness=float(brightness),
-                           augmented_views=int(views), class_weighting="balanced" if balanced else "none",
-                           paste_probability=float(paste), photo_noise=noise, grayscale_probability=float(grey),
-                           fine_tune_blocks=int(blocks),
-                           fine_tune_epochs=int(ft_epochs), fine_tune_learning_rate=float(ft_lr),
-                           fine_tune_patience=int(ft_patience), fine_tune_average_weights=ft_average,
-                           fine_tune_keep="unless_worse" if ft_keep else "if_better",
-                           glimpse_side=float(glimpse), glimpse_mirror=mirror,
-                           leakage_safe_split=leakage_safe,
-                           strategy=strategy)
+        return TrainConfig(**fields)
     except ValueError as exc:
         st.error(str(exc))
         return None

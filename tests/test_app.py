@@ -186,6 +186,37 @@ def test_a_second_start_while_a_run_is_going_on_is_refused(studio, monkeypatch):
     assert [r.id for r in list_runs(studio / "runs")] == [going.id]
 
 
+def test_train_form_sends_each_widget_to_its_config_field(studio, monkeypatch):
+    """The Train form's four columns build one TrainConfig: untouched, the recipe's defaults; a value changed
+    in each column lands in its own field."""
+    from trashure import launcher
+    from trashure.config import TrainConfig
+    from trashure.errors import TrashureError
+
+    data = make_dataset(studio / "data", per_class=10)
+    monkeypatch.setenv("TRASHURE_DATA", str(data))
+    started = []
+
+    def start_run(config, data_dirs):  # records what Start would launch, starts nothing
+        started.append(config)
+        raise TrashureError("not started in this test")
+
+    monkeypatch.setattr(launcher, "start_run", start_run)
+    at = open_page("pages/train.py")
+    next(b for b in at.button if "Start training" in b.label).click().run()
+    assert started[-1] == TrainConfig()
+    number = {n.label: n for n in at.number_input}
+    number["Max epochs"].set_value(7)
+    number["Batch size"].set_value(16)
+    next(s for s in at.slider if s.label.startswith("Grey views")).set_value(0.5)
+    number["Fine-tune: patience"].set_value(2)
+    next(c for c in at.checkbox if c.label == "Look twice: mirrored too").uncheck()
+    next(b for b in at.button if "Start training" in b.label).click().run()
+    assert not at.exception
+    assert started[-1] == TrainConfig(epochs=7, batch_size=16, grayscale_probability=0.5, fine_tune_patience=2,
+                                      glimpse_mirror=False)
+
+
 def test_results_page_shows_the_shipped_model(studio):
     at = open_page("pages/results.py")
     metrics = {m.label: m.value for m in at.metric}
@@ -200,8 +231,9 @@ def test_start_on_train_page_runs_a_real_training_and_it_shows_on_results(studio
     data = make_dataset(studio / "data", per_class=10)
     monkeypatch.setenv("TRASHURE_DATA", str(data))
     at = open_page("pages/train.py")
-    at.number_input[0].set_value(2)  # max epochs
-    at.number_input[-1].set_value(1)  # augmented views
+    number = {n.label: n for n in at.number_input}
+    number["Max epochs"].set_value(2)
+    number["Augmented views per photo (fast mode)"].set_value(1)
     next(s for s in at.selectbox if s.label.startswith("Devices")).select("mirrored")  # one replica here
     next(b for b in at.button if "Start training" in b.label).click().run()
     assert not at.exception
@@ -210,6 +242,7 @@ def test_start_on_train_page_runs_a_real_training_and_it_shows_on_results(studio
 
     (run,) = list_runs(studio / "runs")
     assert run.config()["epochs"] == 2 and run.config()["strategy"] == "mirrored"
+    assert run.config()["augmented_views"] == 1
     assert any("strategy mirrored" in c.value for c in at.caption)  # the page says where it trains
 
     deadline = time.time() + 300
