@@ -7,7 +7,7 @@
 A source is a data folder (`trashnet4`) or, inside one, the photos whose file name starts with a tag
 (`mixed4:pdoo` is mixed4's photos named pdoo_*). The held-out photos lend nothing to their own
 measurement: not their photos (left out before the split), not their backgrounds (cut-and-paste uses
-generated ones). Validation, for early stopping, is the training sources' own 10%. `--set` changes the
+generated ones, or photographed surfaces that belong to no data source). Validation, for early stopping, is the training sources' own 10%. `--set` changes the
 recipe (e.g. `--set fine_tune_blocks=0 --set paste_probability=0`) so settings are chosen by this table.
 
 One fold moves by several points with the split seed and the augmentation draws (trashnet4 -> mixed4 by the

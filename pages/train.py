@@ -54,6 +54,9 @@ def augmentation_ui(col, defaults: TrainConfig) -> dict:
     paste = col.slider("Paste plain-board photos onto new backgrounds", 0.0, 1.0, defaults.paste_probability, 0.1,
                        help="Share of augmented views whose object is cut out of a plain board and pasted onto a "
                             "generated floor, table or texture.")
+    surfaces = col.slider("…onto photographed surfaces (share of pastes)", 0.0, 1.0, defaults.texture_probability, 0.1,
+                          help="Share of those pastes that go onto a photo of a real floor, paving, wall or lawn "
+                               "(23 surfaces from Sweet Home 3D) rather than a generated background.")
     noise = col.checkbox("Camera noise", defaults.photo_noise,
                          help="Random crop, colour jitter, blur, sensor noise and JPEG quality of phone photos.")
     grey = col.slider("Grey views (share)", 0.0, 1.0, defaults.grayscale_probability, 0.05,
@@ -61,7 +64,8 @@ def augmentation_ui(col, defaults: TrainConfig) -> dict:
                            "rather than colour or the scene's tint.")
     views = col.number_input("Augmented views per photo (fast mode)", 0, 16, defaults.augmented_views)
     return {"augment_flip": flip, "augment_rotation_degrees": float(rotation), "augment_brightness": float(brightness),
-            "paste_probability": float(paste), "photo_noise": noise, "grayscale_probability": float(grey),
+            "paste_probability": float(paste), "texture_probability": float(surfaces), "photo_noise": noise,
+            "grayscale_probability": float(grey),
             "augmented_views": int(views)}
 
 

@@ -113,8 +113,8 @@ def test_a_share_outside_zero_to_one_is_refused():
 
     from trashure.config import TrainConfig
 
-    for name in ("paste_probability", "scene_probability", "grayscale_probability", "closeup_probability",
-                 "distractor_probability", "style_mix_probability"):
+    for name in ("paste_probability", "scene_probability", "texture_probability", "grayscale_probability",
+                 "closeup_probability", "distractor_probability", "style_mix_probability"):
         with pytest.raises(ValueError, match=name):
             TrainConfig(**{name: 1.5})
 
@@ -255,3 +255,61 @@ def test_paste_pools_use_the_board_masks_already_found(monkeypatch):
     assert len(reused[1]) == len(found[1]) == 2
     for (image, alpha), (image2, alpha2) in zip(reused[1], found[1]):
         assert np.array_equal(image, image2) and np.array_equal(alpha, alpha2)
+
+
+def write_textures(folder, colours: list[tuple[int, int, int]]) -> str:
+    """Made-up photographed surfaces: one flat colour each, with a grain, as JPEGs in folder."""
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i, colour in enumerate(colours):
+        pixels = np.clip(np.array(colour) + rng.normal(0, 12, (96, 128, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(folder / f"surface{i}.jpg")
+    (folder / "notes.txt").write_text("not a photo")
+    return str(folder)
+
+
+def test_a_texture_background_is_one_of_the_photographed_surfaces_relit(tmp_path):
+    from trashure.backgrounds import load_textures, texture_background
+
+    textures = load_textures(write_textures(tmp_path / "surfaces", [(200, 40, 40), (40, 40, 200)]))
+    assert len(textures) == 2  # the .txt is not a surface
+    out = [texture_background(textures, np.random.default_rng(i)) for i in range(12)]
+    assert all(b.shape == (224, 224, 3) and b.dtype == np.float32 and 0 <= b.min() and b.max() <= 255 for b in out)
+    reddish = [b[..., 0].mean() > b[..., 2].mean() + 60 for b in out]
+    bluish = [b[..., 2].mean() > b[..., 0].mean() + 60 for b in out]
+    assert all(r or b for r, b in zip(reddish, bluish)) and any(reddish) and any(bluish)
+    assert np.std([b.mean() for b in out]) > 3  # relit: not the same stock picture each time
+
+
+def test_texture_probability_pastes_onto_the_surfaces_and_leaves_other_draws_alone(tmp_path):
+    import pytest
+
+    from trashure.backgrounds import load_textures
+
+    folder = write_textures(tmp_path / "surfaces", [(30, 30, 220)])
+    photo, truth = board_photo()
+    alpha = board_mask(photo)
+    plain = OfflineAugment(photo_noise=False)
+    on_surfaces = OfflineAugment(photo_noise=False, texture_probability=1.0, textures=folder)
+    # Far from the object (a corner the pasted object rarely covers), the background is the blue surface.
+    views = [augment_view(photo, on_surfaces, view_rng(1, 0, v), alpha) for v in range(1, 9)]
+    corners = np.array([v[:20, :20].reshape(-1, 3).mean(axis=0) for v in views])
+    assert (corners[:, 2] > corners[:, 0] + 60).mean() >= 0.75
+    # At 0 the views are drawn exactly as before the option existed.
+    zero = OfflineAugment(photo_noise=False, texture_probability=0.0, textures=folder)
+    for v in range(1, 5):
+        np.testing.assert_array_equal(augment_view(photo, zero, view_rng(1, 0, v), alpha),
+                                      augment_view(photo, plain, view_rng(1, 0, v), alpha))
+    from trashure.config import TrainConfig
+    from trashure.training.views import offline_settings
+
+    settings = offline_settings(TrainConfig(texture_probability=0.4, textures=folder))
+    assert (settings.texture_probability, settings.textures) == (0.4, folder)
+    assert TrainConfig.for_mode("exact").texture_probability == 0
+    assert TrainConfig.from_dict({"mode": "fast"}).texture_probability == 0  # a model from before the option
+    assert len(load_textures()) == 23  # the package's own surfaces (trashure/assets/surfaces)
+    with pytest.raises(ValueError, match="no texture photos"):
+        (tmp_path / "empty").mkdir()
+        load_textures(str(tmp_path / "empty"))
+    with pytest.raises(ValueError, match="does not exist"):  # refused when the settings are made, before any view
+        offline_settings(TrainConfig(texture_probability=0.5, textures=str(tmp_path / "typo")))

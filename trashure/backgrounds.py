@@ -1,19 +1,24 @@
-"""Generated backgrounds for cut-and-paste augmentation: floors, tables, textures and clutter.
+"""Backgrounds for cut-and-paste augmentation: generated floors, tables, textures and clutter, and
+photographed surfaces.
 
 Every background is made from a seeded random generator, so no photo of any data source (a held-out one
 included) lends its background to training. The only photos used are the two sample pictures that ship
-inside scikit-learn (a temple and a flower), cropped and recoloured, for natural clutter.
+inside scikit-learn (a temple and a flower), cropped and recoloured, for natural clutter, and 23 photographed
+floors, pavings, walls and lawns from Sweet Home 3D (GPL-2.0-or-later; assets/surfaces/README.md).
 """
 
 from __future__ import annotations
 
 import colorsys
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from trashure.config import IMAGE_SIZE
+
+SURFACES_DIR = Path(__file__).resolve().parent / "assets" / "surfaces"
 
 
 def _random_colour(rng: np.random.Generator, saturation_max: float = 0.6) -> np.ndarray:
@@ -145,9 +150,51 @@ def random_background(rng: np.random.Generator, size: int = IMAGE_SIZE) -> np.nd
     """One background, float32 RGB 0-255, (size, size, 3), with uneven lighting and sensor noise."""
     names = list(GENERATORS)
     p = np.array([WEIGHTS[n] for n in names])
-    out = GENERATORS[names[int(rng.choice(len(names), p=p / p.sum()))]](rng, size)
+    return _lit(GENERATORS[names[int(rng.choice(len(names), p=p / p.sum()))]](rng, size), rng)
+
+
+def texture_background(textures: tuple[Image.Image, ...], rng: np.random.Generator,
+                       size: int = IMAGE_SIZE) -> np.ndarray:
+    """A photographed surface (floor, paving, grass, wall) from textures, seen nearer or farther, turned,
+    mirrored and re-lit: float32 RGB 0-255, (size, size, 3)."""
+    texture = textures[int(rng.integers(len(textures)))]
+    if rng.random() < 0.35:  # farther away: the pattern repeats smaller
+        tiled = Image.new("RGB", (2 * texture.width, 2 * texture.height))
+        for dx in (0, texture.width):
+            for dy in (0, texture.height):
+                tiled.paste(texture, (dx, dy))
+        texture = tiled
+    w, h = texture.size
+    side = int(rng.uniform(0.4, 1.0) * min(h, w))
+    y0, x0 = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+    out = np.asarray(texture.resize((size, size), Image.BILINEAR, box=(x0, y0, x0 + side, y0 + side)), np.float32)
+    out = np.rot90(out, int(rng.integers(4)))
+    if rng.random() < 0.5:
+        out = out[:, ::-1]
+    mean = out.mean(axis=(0, 1))
+    out = mean + (out - mean) * rng.uniform(0.7, 1.2)  # contrast
+    out = out * rng.uniform(0.88, 1.12, 3) * rng.uniform(0.6, 1.2)  # white balance, exposure
+    return _lit(np.ascontiguousarray(out), rng)
+
+
+def _lit(out: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """out under uneven lighting, with sensor noise, clipped to 0-255."""
+    size = out.shape[0]
     y, x = np.mgrid[0:size, 0:size].astype(np.float32) / size
     angle = rng.uniform(0, 2 * np.pi)
     light = 1 + rng.uniform(0, 0.35) * ((x - 0.5) * np.cos(angle) + (y - 0.5) * np.sin(angle))
     out = out * light[..., None] + rng.normal(0, rng.uniform(0, 5), out.shape)
     return np.clip(out, 0, 255).astype(np.float32)
+
+
+@lru_cache(maxsize=4)
+def load_textures(folder: str = "") -> tuple[Image.Image, ...]:
+    """Every photo in folder ("": the photographed surfaces shipped with the package, see their README),
+    sorted by name so that draws are repeatable, as RGB."""
+    where = Path(folder or SURFACES_DIR)
+    if not where.is_dir():
+        raise ValueError(f"the textures folder {where} does not exist")
+    paths = sorted(p for p in where.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    if not paths:
+        raise ValueError(f"no texture photos (.jpg, .png) in {where}")
+    return tuple(Image.open(p).convert("RGB") for p in paths)

@@ -96,7 +96,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         "fine_tune_blocks": args.fine_tune_blocks, "fine_tune_epochs": args.fine_tune_epochs,
         "fine_tune_learning_rate": args.fine_tune_learning_rate, "fine_tune_patience": args.fine_tune_patience,
         "class_weighting": args.class_weighting, "paste_probability": args.paste_probability,
-        "grayscale_probability": args.grayscale_probability, "strategy": args.strategy,
+        "grayscale_probability": args.grayscale_probability, "texture_probability": args.texture_probability,
+        "strategy": args.strategy,
         "fine_tune_average_weights": args.fine_tune_average, "glimpse_side": args.glimpse_side,
         "glimpse_mirror": args.glimpse_mirror, "fine_tune_keep": args.fine_tune_keep,
     }.items() if v is not None}
@@ -397,6 +398,8 @@ def _add_train_command(sub: argparse._SubParsersAction) -> None:
                    help="split photo by photo, without keeping near-duplicate groups in one part (not advised)")
     p.add_argument("--paste-probability", type=float,
                    help="share of augmented views of plain-board photos pasted onto generated backgrounds")
+    p.add_argument("--texture-probability", type=float,
+                   help="share of those pastes that go onto a photographed floor, paving, wall or lawn")
     p.add_argument("--grayscale-probability", type=float,
                    help="share of augmented views turned grey (with the camera noise)")
     p.add_argument("--class-weighting", choices=["balanced", "none"])

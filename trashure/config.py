@@ -92,6 +92,8 @@ class TrainConfig:
     # Against the plain-board shortcut (offline, before the Keras augmentation layers; see offline_augment):
     paste_probability: float = 1.0  # an augmented view of a plain-board photo is cut out and pasted on a new background
     scene_probability: float = 0.0  # a pasted object lands on a training photo of `other` (not a generated background)
+    texture_probability: float = 0.0  # ... or, instead of a generated background, on a photographed surface
+    textures: str = ""  # the folder of those surfaces' photos; "": the package's own (trashure/assets/surfaces)
     photo_noise: bool = True  # augmented views get random crops, colour, blur, sensor noise and JPEG quality
     grayscale_probability: float = 0.25  # with photo_noise: the share of augmented views turned grey
     # An augmented view of an object cut out of its board, enlarged around a point of it to half the frame
@@ -160,7 +162,8 @@ class TrainConfig:
             raise ValueError("augmented_views and validation_views must be 0 or more")
         if not 0 < self.learning_rate < 1 or not 0 < self.fine_tune_learning_rate < 1:
             raise ValueError("learning rates must be between 0 and 1")
-        shares = ("paste_probability", "scene_probability", "grayscale_probability", "closeup_probability",
+        shares = ("paste_probability", "scene_probability", "texture_probability", "grayscale_probability",
+                  "closeup_probability",
                   "distractor_probability", "style_mix_probability")
         if not all(0 <= getattr(self, name) <= 1 for name in shares):
             raise ValueError(f"{', '.join(shares[:-1])} and {shares[-1]} must be between 0 and 1")
@@ -224,7 +227,8 @@ class TrainConfig:
 
 
 # What `--mode exact` leaves out of Trashure's recipe, so that it stays the notebook's.
-REFERENCE_RECIPE: dict[str, Any] = {"paste_probability": 0.0, "scene_probability": 0.0, "photo_noise": False,
+REFERENCE_RECIPE: dict[str, Any] = {"paste_probability": 0.0, "scene_probability": 0.0, "texture_probability": 0.0,
+                                    "photo_noise": False,
                                     "grayscale_probability": 0.0, "closeup_probability": 0.0,
                                     "distractor_probability": 0.0, "style_mix_probability": 0.0,
                                     "class_weighting": "none", "fine_tune_blocks": 0, "validation_views": 0,
@@ -234,4 +238,5 @@ ADDED_LATER: dict[str, Any] = {"leakage_safe_split": False, "fine_tune_one_view_
                                "closeup_probability": 0.0, "distractor_probability": 0.0,
                                "style_mix_probability": 0.0, "grayscale_probability": 0.0,
                                "fine_tune_average_weights": False,
-                               "glimpse_side": 0.0, "glimpse_mirror": False, "fine_tune_keep": "if_better"}
+                               "glimpse_side": 0.0, "glimpse_mirror": False, "fine_tune_keep": "if_better",
+                               "texture_probability": 0.0}

@@ -20,7 +20,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
-from trashure.backgrounds import random_background
+from trashure.backgrounds import load_textures, random_background, texture_background
 
 BORDER = 6  # pixels of the frame that sample the board
 
@@ -39,6 +39,10 @@ class OfflineAugment:
     # litter small on a floor as often as close up.
     scale_range: tuple[float, float] = (0.12, 0.9)
     scene_probability: float = 0.0  # a paste goes onto a training photo of `other` rather than a generated one
+    # A paste that would go onto a generated background goes onto a photographed surface instead (see
+    # trashure.backgrounds.texture_background)
+    texture_probability: float = 0.0
+    textures: str = ""  # the folder of those photographs ("": the package's own)
     # A camera-noise view turned grey: the object's shape and shading, not its colour or the scene's tint
     # (random greyscale, as in SimCLR's augmentation).
     grayscale_probability: float = 0.0
@@ -233,7 +237,7 @@ def augment_view(image: np.ndarray, settings: OfflineAugment, rng: np.random.Gen
     if alpha is not None and rng.random() < settings.paste_probability:
         size = image.shape[0]
         use_scene = scenes is not None and len(scenes) and rng.random() < settings.scene_probability
-        background = scene_background(scenes, rng) if use_scene else random_background(rng, size)
+        background = scene_background(scenes, rng) if use_scene else new_background(settings, rng, size)
         # Drawn only when asked for, so that the views of a recipe without distractors stay the same draws.
         if distractors and settings.distractor_probability > 0 and rng.random() < settings.distractor_probability:
             background = with_distractors(background, distractors, rng, settings.distractor_scale)
@@ -249,6 +253,13 @@ def augment_view(image: np.ndarray, settings: OfflineAugment, rng: np.random.Gen
             out = random_resized_crop(out, rng)
         out = phone_noise(out, rng, settings.grayscale_probability)
     return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def new_background(settings: OfflineAugment, rng: np.random.Generator, size: int) -> np.ndarray:
+    # Drawn only when asked for, so that the views of a recipe without textures stay the same draws.
+    if settings.texture_probability > 0 and rng.random() < settings.texture_probability:
+        return texture_background(load_textures(settings.textures), rng, size)
+    return random_background(rng, size)
 
 
 def view_rng(seed: int, index: int, view: int) -> np.random.Generator:

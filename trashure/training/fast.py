@@ -65,8 +65,9 @@ def _cached_views(model, images, train_labels: np.ndarray, classes, config: Trai
                     clean=config.clean_view or not views, first_index=first["train"], plain_board=plain_board,
                     distractors=distractors)
     if views and offline.paste_probability > 0:
-        echo(f"  {plain_board[0]} of {n_train} training photos are on a plain board "
-             "(cut out and pasted onto generated backgrounds)")
+        onto = ("generated backgrounds" if offline.texture_probability <= 0 else
+                f"photographed surfaces ({offline.texture_probability:.0%}) and generated backgrounds")
+        echo(f"  {plain_board[0]} of {n_train} training photos are on a plain board (cut out and pasted onto {onto})")
     val_views = config.validation_views if views else 0
     # Validation views use other random draws than training's (seed + 1).
     val = extract(runner, images["val"], val_views, augmenter, offline, seed=config.seed + 1, scenes=scenes,

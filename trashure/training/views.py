@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from trashure.backgrounds import load_textures
 from trashure.config import TrainConfig
 from trashure.offline_augment import Clutter, OfflineAugment, augment_view, board_mask, view_rng
 
@@ -26,8 +27,11 @@ if TYPE_CHECKING:  # keras and the LiteRT runtime load on first use
 
 
 def offline_settings(config: TrainConfig) -> OfflineAugment:
+    if config.texture_probability > 0:
+        load_textures(config.textures)  # a wrong folder fails now, not in a worker thread minutes later
     return OfflineAugment(paste_probability=config.paste_probability, photo_noise=config.photo_noise,
                           scene_probability=config.scene_probability,
+                          texture_probability=config.texture_probability, textures=config.textures,
                           closeup_probability=config.closeup_probability,
                           distractor_probability=config.distractor_probability,
                           grayscale_probability=config.grayscale_probability if config.photo_noise else 0.0)
