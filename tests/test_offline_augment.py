@@ -313,3 +313,41 @@ def test_texture_probability_pastes_onto_the_surfaces_and_leaves_other_draws_alo
         load_textures(str(tmp_path / "empty"))
     with pytest.raises(ValueError, match="does not exist"):  # refused when the settings are made, before any view
         offline_settings(TrainConfig(texture_probability=0.5, textures=str(tmp_path / "typo")))
+
+
+def test_balanced_pastes_paste_every_class_as_often_as_the_least_cut_out_one():
+    import pytest
+
+    from trashure.config import TrainConfig
+    from trashure.training.views import balanced_paste_scale, extract
+
+    photo, _ = board_photo()
+    alpha = (board_mask(photo) * 255).astype(np.uint8)
+    # Class 0: three photos of four cut out; class 1: one of four (white paper stays on its board).
+    masks = [alpha, alpha, alpha, None, alpha, None, None, None]
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    scale = balanced_paste_scale(masks, labels)
+    np.testing.assert_allclose(scale, [1 / 3] * 4 + [1] * 4, rtol=1e-6)
+    assert (balanced_paste_scale([None] * 4, labels[:4]) == 1).all()  # nothing cut out: nothing to balance
+
+    class Identity:  # the runner: views in, views out, so the pixels themselves can be looked at
+        output_shape = (None, 224, 224, 3)
+
+        def run(self, batch):
+            return batch
+
+    settings = OfflineAugment(photo_noise=False)  # pasted or left alone, nothing else
+    images = np.stack([photo] * 8)
+    views = 24
+
+    def pasted_share(paste_scale) -> list[float]:
+        out = extract(Identity(), images, views, None, settings, masks, seed=3, paste_scale=paste_scale)
+        changed = np.abs(out[1:] - images[None].astype(np.float32)).mean(axis=(2, 3, 4)) > 1
+        return [changed[:, labels == c].mean() for c in (0, 1)]
+
+    plain, balanced = pasted_share(None), pasted_share(scale)
+    assert plain[0] == pytest.approx(0.75) and plain[1] == pytest.approx(0.25)  # every cut-out view pasted
+    assert abs(balanced[0] - 0.25) < 0.12 and balanced[1] == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="balanced_pastes"):
+        TrainConfig.for_mode("exact", balanced_pastes=True)
+    assert TrainConfig.from_dict({"mode": "fast"}).balanced_pastes is False  # a model from before the option

@@ -93,6 +93,9 @@ class TrainConfig:
     paste_probability: float = 1.0  # an augmented view of a plain-board photo is cut out and pasted on a new background
     scene_probability: float = 0.0  # a pasted object lands on a training photo of `other` (not a generated background)
     texture_probability: float = 0.0  # ... or, instead of a generated background, on a photographed surface
+    # Fast mode: every class's board photos are pasted as often as those of the class cut out least often
+    # (trashnet4's `other`: white paper stays on its board), so that a new background is no cue to the class.
+    balanced_pastes: bool = False
     textures: str = ""  # the folder of those surfaces' photos; "": the package's own (trashure/assets/surfaces)
     photo_noise: bool = True  # augmented views get random crops, colour, blur, sensor noise and JPEG quality
     grayscale_probability: float = 0.25  # with photo_noise: the share of augmented views turned grey
@@ -167,6 +170,8 @@ class TrainConfig:
                   "distractor_probability", "style_mix_probability")
         if not all(0 <= getattr(self, name) <= 1 for name in shares):
             raise ValueError(f"{', '.join(shares[:-1])} and {shares[-1]} must be between 0 and 1")
+        if self.mode == "exact" and self.balanced_pastes:
+            raise ValueError("balanced_pastes weighs the fast mode's cached views; use --mode fast")
         if self.mode == "exact" and self.style_mix_probability > 0:
             # Its batches are photos, not activations at the cut: refused rather than silently ignored.
             raise ValueError("style_mix_probability mixes the fast mode's cached activations at the cut; "
@@ -239,4 +244,4 @@ ADDED_LATER: dict[str, Any] = {"leakage_safe_split": False, "fine_tune_one_view_
                                "style_mix_probability": 0.0, "grayscale_probability": 0.0,
                                "fine_tune_average_weights": False,
                                "glimpse_side": 0.0, "glimpse_mirror": False, "fine_tune_keep": "if_better",
-                               "texture_probability": 0.0}
+                               "texture_probability": 0.0, "balanced_pastes": False}

@@ -8,6 +8,7 @@ augmentation layers (flip, rotation, brightness). The frozen part runs in the Li
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -104,15 +105,35 @@ def paste_pools(train, labels: np.ndarray, classes, settings: OfflineAugment,
             distractor_pool(pixels, labels[rows], masks, classes, settings))
 
 
+def all_board_masks(images, settings: OfflineAugment, batch_size: int = 64) -> list[np.ndarray | None]:
+    """board_masks of every photo of images (an array or PhotoRows), decoded a batch at a time."""
+    batches = images.batches(batch_size) if hasattr(images, "batches") else (
+        images[start:start + batch_size] for start in range(0, len(images), batch_size))
+    return [mask for batch in batches for mask in board_masks(batch, settings)]
+
+
+def balanced_paste_scale(masks: list, labels: np.ndarray) -> np.ndarray:
+    """Per photo, the factor on paste_probability that pastes every class's photos as often as those of the
+    class whose photos are cut out of their boards least often (classes with none cut out do not count)."""
+    cut = np.array([m is not None for m in masks])
+    rates = {int(c): float(cut[labels == c].mean()) for c in np.unique(labels)}
+    floor = min((r for r in rates.values() if r > 0), default=1.0)
+    return np.array([floor / rates[int(c)] if rates[int(c)] > 0 else 1.0 for c in labels], np.float32)
+
+
 def offline_batch(images: np.ndarray, indices: np.ndarray, masks: list, settings: OfflineAugment, seed: int,
                   view: int, pool: ThreadPoolExecutor, scenes: np.ndarray | None = None,
-                  first_index: int = 0, distractors: Clutter | None = None) -> np.ndarray:
+                  first_index: int = 0, distractors: Clutter | None = None,
+                  paste_scale: np.ndarray | None = None) -> np.ndarray:
     """Offline-augmented copies of images (rows of the photos numbered `indices`), reproducible by view.
-    first_index: the number of the first row in the whole list, when images are a shard of it."""
+    first_index: the number of the first row in the whole list, when images are a shard of it. paste_scale:
+    per row, a factor on settings.paste_probability (see balanced_paste_scale)."""
     def one(args):
         image, i = args
         alpha = masks[i]
-        return augment_view(image, settings, view_rng(seed, first_index + int(i), view),
+        own = settings if paste_scale is None else dataclasses.replace(
+            settings, paste_probability=settings.paste_probability * float(paste_scale[i]))
+        return augment_view(image, own, view_rng(seed, first_index + int(i), view),
                             None if alpha is None else alpha.astype(np.float32) / 255, scenes, distractors)
 
     return np.stack(list(pool.map(one, zip(images, indices))))
@@ -143,7 +164,7 @@ def extract(runner, images, views: int = 0, augmenter=None, offline: OfflineAugm
             masks: list | None = None, seed: int = 0, batch_size: int = 16, dtype=np.float32,
             on_progress: Callable[[int, int], None] | None = None, scenes: np.ndarray | None = None,
             clean: bool = True, first_index: int = 0, plain_board: list[int] | None = None,
-            distractors: Clutter | None = None) -> np.ndarray:
+            distractors: Clutter | None = None, paste_scale: np.ndarray | None = None) -> np.ndarray:
     """The runner's outputs for every photo and view: shape (1 + views, n, *output) where view 0 is the
     clean photo, or (views, n, *output) of the augmented views alone when clean is False.
 
@@ -170,8 +191,9 @@ def extract(runner, images, views: int = 0, augmenter=None, offline: OfflineAugm
         batch_masks = masks[start:start + len(pixels)] if masks is not None else board_masks(pixels, offline)
         if plain_board is not None and masks is None:
             plain_board[0] += sum(m is not None for m in batch_masks)
+        scale = None if paste_scale is None else paste_scale[start:start + len(pixels)]
         return [pixels if view == 0 else offline_batch(pixels, np.arange(len(pixels)), batch_masks, offline, seed,
-                                                        view, pool, scenes, first_index + start, distractors)
+                                                        view, pool, scenes, first_index + start, distractors, scale)
                 for view in range(first, 1 + views)]
 
     def through_model(start: int, batch_views: list[np.ndarray]) -> None:
