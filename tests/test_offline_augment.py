@@ -113,7 +113,8 @@ def test_a_share_outside_zero_to_one_is_refused():
 
     from trashure.config import TrainConfig
 
-    for name in ("paste_probability", "scene_probability", "texture_probability", "grayscale_probability",
+    for name in ("paste_probability", "scene_probability", "texture_probability", "frame_paste_probability",
+                 "grayscale_probability",
                  "closeup_probability", "distractor_probability", "style_mix_probability"):
         with pytest.raises(ValueError, match=name):
             TrainConfig(**{name: 1.5})
@@ -351,3 +352,23 @@ def test_balanced_pastes_paste_every_class_as_often_as_the_least_cut_out_one():
     with pytest.raises(ValueError, match="balanced_pastes"):
         TrainConfig.for_mode("exact", balanced_pastes=True)
     assert TrainConfig.from_dict({"mode": "fast"}).balanced_pastes is False  # a model from before the option
+
+
+def test_a_photo_that_cannot_be_cut_out_is_pasted_whole_as_a_sheet_when_asked(tmp_path):
+    folder = write_textures(tmp_path / "surfaces", [(30, 30, 220)])
+    sheet = np.full((224, 224, 3), 235, np.uint8)  # white paper on the white board: nothing to cut out
+    framed = OfflineAugment(photo_noise=False, texture_probability=1.0, textures=folder, frame_paste_probability=1.0)
+    views = [augment_view(sheet, framed, view_rng(2, 0, v), None) for v in range(1, 9)]
+    for view in views:
+        white = (view.min(axis=2) > 200).mean()
+        blue = (view[..., 2].astype(int) > view[..., 0].astype(int) + 60).mean()
+        assert 0.05 < white < 0.8 and blue > 0.15  # the sheet, smaller than the frame, on the blue surface
+    # Off (the default), or with pasting off, the photo is left as it is; a photo with a mask is not framed.
+    for settings in (OfflineAugment(photo_noise=False, texture_probability=1.0, textures=folder),
+                     OfflineAugment(photo_noise=False, paste_probability=0.0, frame_paste_probability=1.0)):
+        np.testing.assert_array_equal(augment_view(sheet, settings, view_rng(2, 0, 1), None), sheet)
+    photo, _ = board_photo()
+    alpha = board_mask(photo)
+    np.testing.assert_array_equal(augment_view(photo, framed, view_rng(2, 0, 1), alpha),
+                                  augment_view(photo, OfflineAugment(photo_noise=False, texture_probability=1.0,
+                                                                     textures=folder), view_rng(2, 0, 1), alpha))

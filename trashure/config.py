@@ -96,6 +96,8 @@ class TrainConfig:
     # Fast mode: every class's board photos are pasted as often as those of the class cut out least often
     # (trashnet4's `other`: white paper stays on its board), so that a new background is no cue to the class.
     balanced_pastes: bool = False
+    # a board photo whose object cannot be cut out is pasted whole, as a sheet, onto the new background
+    frame_paste_probability: float = 0.0
     textures: str = ""  # the folder of those surfaces' photos; "": the package's own (trashure/assets/surfaces)
     photo_noise: bool = True  # augmented views get random crops, colour, blur, sensor noise and JPEG quality
     grayscale_probability: float = 0.25  # with photo_noise: the share of augmented views turned grey
@@ -165,7 +167,8 @@ class TrainConfig:
             raise ValueError("augmented_views and validation_views must be 0 or more")
         if not 0 < self.learning_rate < 1 or not 0 < self.fine_tune_learning_rate < 1:
             raise ValueError("learning rates must be between 0 and 1")
-        shares = ("paste_probability", "scene_probability", "texture_probability", "grayscale_probability",
+        shares = ("paste_probability", "scene_probability", "texture_probability", "frame_paste_probability",
+                  "grayscale_probability",
                   "closeup_probability",
                   "distractor_probability", "style_mix_probability")
         if not all(0 <= getattr(self, name) <= 1 for name in shares):
@@ -244,4 +247,4 @@ ADDED_LATER: dict[str, Any] = {"leakage_safe_split": False, "fine_tune_one_view_
                                "style_mix_probability": 0.0, "grayscale_probability": 0.0,
                                "fine_tune_average_weights": False,
                                "glimpse_side": 0.0, "glimpse_mirror": False, "fine_tune_keep": "if_better",
-                               "texture_probability": 0.0, "balanced_pastes": False}
+                               "texture_probability": 0.0, "balanced_pastes": False, "frame_paste_probability": 0.0}

@@ -23,6 +23,7 @@ from PIL import Image, ImageEnhance, ImageFilter
 from trashure.backgrounds import load_textures, random_background, texture_background
 
 BORDER = 6  # pixels of the frame that sample the board
+FRAME_SCALE = (0.35, 0.85)  # a whole photo pasted as a sheet: its longer side as a part of the frame
 
 
 # Objects cut from their boards to paste as clutter: (uint8 photo, uint8 alpha) pairs.
@@ -43,6 +44,9 @@ class OfflineAugment:
     # trashure.backgrounds.texture_background)
     texture_probability: float = 0.0
     textures: str = ""  # the folder of those photographs ("": the package's own)
+    # A photo whose object the board mask cannot cut out (white paper on the white board) goes down whole, a
+    # sheet on the new background, so that a new background is no cue to the class.
+    frame_paste_probability: float = 0.0
     # A camera-noise view turned grey: the object's shape and shading, not its colour or the scene's tint
     # (random greyscale, as in SimCLR's augmentation).
     grayscale_probability: float = 0.0
@@ -242,6 +246,12 @@ def augment_view(image: np.ndarray, settings: OfflineAugment, rng: np.random.Gen
         if distractors and settings.distractor_probability > 0 and rng.random() < settings.distractor_probability:
             background = with_distractors(background, distractors, rng, settings.distractor_scale)
         out, where = _paste(image, alpha, background, rng, settings.scale_range)
+        pasted = True
+    # Drawn only when asked for, so that the views of a recipe without framed pastes stay the same draws.
+    elif alpha is None and settings.paste_probability > 0 and settings.frame_paste_probability > 0 and (
+            rng.random() < settings.frame_paste_probability):
+        background = new_background(settings, rng, image.shape[0])
+        out = _paste(image, np.ones(image.shape[:2], np.float32), background, rng, FRAME_SCALE)[0]
         pasted = True
     # Drawn only when asked for, so that the views of a recipe without close-ups stay the same draws.
     if where is not None and settings.closeup_probability > 0 and rng.random() < settings.closeup_probability:

@@ -33,6 +33,7 @@ def offline_settings(config: TrainConfig) -> OfflineAugment:
     return OfflineAugment(paste_probability=config.paste_probability, photo_noise=config.photo_noise,
                           scene_probability=config.scene_probability,
                           texture_probability=config.texture_probability, textures=config.textures,
+                          frame_paste_probability=config.frame_paste_probability,
                           closeup_probability=config.closeup_probability,
                           distractor_probability=config.distractor_probability,
                           grayscale_probability=config.grayscale_probability if config.photo_noise else 0.0)
