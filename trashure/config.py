@@ -96,7 +96,8 @@ class TrainConfig:
     # Fast mode: every class's board photos are pasted as often as those of the class cut out least often
     # (trashnet4's `other`: white paper stays on its board), so that a new background is no cue to the class.
     balanced_pastes: bool = False
-    # a board photo whose object cannot be cut out is pasted whole, as a sheet, onto the new background
+    # a photo the board mask cannot cut an object out of is pasted whole, as a sheet, onto the new background
+    # (white paper on the white board; but also every photo that is not on a board, e.g. all of mixed4's)
     frame_paste_probability: float = 0.0
     textures: str = ""  # the folder of those surfaces' photos; "": the package's own (trashure/assets/surfaces)
     photo_noise: bool = True  # augmented views get random crops, colour, blur, sensor noise and JPEG quality

@@ -44,8 +44,8 @@ class OfflineAugment:
     # trashure.backgrounds.texture_background)
     texture_probability: float = 0.0
     textures: str = ""  # the folder of those photographs ("": the package's own)
-    # A photo whose object the board mask cannot cut out (white paper on the white board) goes down whole, a
-    # sheet on the new background, so that a new background is no cue to the class.
+    # A photo the board mask cannot cut an object out of (white paper on the white board, and any photo off a
+    # board) goes down whole, a sheet on the new background, so that a new background is no cue to the class.
     frame_paste_probability: float = 0.0
     # A camera-noise view turned grey: the object's shape and shading, not its colour or the scene's tint
     # (random greyscale, as in SimCLR's augmentation).
