@@ -159,11 +159,7 @@ def texture_background(textures: tuple[Image.Image, ...], rng: np.random.Generat
     mirrored and re-lit: float32 RGB 0-255, (size, size, 3)."""
     texture = textures[int(rng.integers(len(textures)))]
     if rng.random() < 0.35:  # farther away: the pattern repeats smaller
-        tiled = Image.new("RGB", (2 * texture.width, 2 * texture.height))
-        for dx in (0, texture.width):
-            for dy in (0, texture.height):
-                tiled.paste(texture, (dx, dy))
-        texture = tiled
+        texture = Image.fromarray(np.tile(np.asarray(texture), (2, 2, 1)))
     w, h = texture.size
     side = int(rng.uniform(0.4, 1.0) * min(h, w))
     y0, x0 = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))

@@ -93,13 +93,13 @@ class TrainConfig:
     paste_probability: float = 1.0  # an augmented view of a plain-board photo is cut out and pasted on a new background
     scene_probability: float = 0.0  # a pasted object lands on a training photo of `other` (not a generated background)
     texture_probability: float = 0.0  # ... or, instead of a generated background, on a photographed surface
+    textures: str = ""  # the folder of those surfaces' photos; "": the package's own (trashure/assets/surfaces)
     # Fast mode: every class's board photos are pasted as often as those of the class cut out least often
     # (trashnet4's `other`: white paper stays on its board), so that a new background is no cue to the class.
     balanced_pastes: bool = False
     # a photo the board mask cannot cut an object out of is pasted whole, as a sheet, onto the new background
     # (white paper on the white board; but also every photo that is not on a board, e.g. all of mixed4's)
     frame_paste_probability: float = 0.0
-    textures: str = ""  # the folder of those surfaces' photos; "": the package's own (trashure/assets/surfaces)
     photo_noise: bool = True  # augmented views get random crops, colour, blur, sensor noise and JPEG quality
     grayscale_probability: float = 0.25  # with photo_noise: the share of augmented views turned grey
     # An augmented view of an object cut out of its board, enlarged around a point of it to half the frame
@@ -169,9 +169,7 @@ class TrainConfig:
         if not 0 < self.learning_rate < 1 or not 0 < self.fine_tune_learning_rate < 1:
             raise ValueError("learning rates must be between 0 and 1")
         shares = ("paste_probability", "scene_probability", "texture_probability", "frame_paste_probability",
-                  "grayscale_probability",
-                  "closeup_probability",
-                  "distractor_probability", "style_mix_probability")
+                  "grayscale_probability", "closeup_probability", "distractor_probability", "style_mix_probability")
         if not all(0 <= getattr(self, name) <= 1 for name in shares):
             raise ValueError(f"{', '.join(shares[:-1])} and {shares[-1]} must be between 0 and 1")
         if self.mode == "exact" and self.balanced_pastes:

@@ -108,9 +108,14 @@ def paste_pools(train, labels: np.ndarray, classes, settings: OfflineAugment,
 
 def all_board_masks(images, settings: OfflineAugment, batch_size: int = 64) -> list[np.ndarray | None]:
     """board_masks of every photo of images (an array or PhotoRows), decoded a batch at a time."""
-    batches = images.batches(batch_size) if hasattr(images, "batches") else (
-        images[start:start + batch_size] for start in range(0, len(images), batch_size))
-    return [mask for batch in batches for mask in board_masks(batch, settings)]
+    return [mask for batch in batches_of(images, batch_size) for mask in board_masks(batch, settings)]
+
+
+def batches_of(images, batch_size: int):
+    """images (an array of photos, or PhotoRows that decode as they go) batch_size rows at a time."""
+    if hasattr(images, "batches"):
+        return images.batches(batch_size)
+    return (images[start:start + batch_size] for start in range(0, len(images), batch_size))
 
 
 def balanced_paste_scale(masks: list, labels: np.ndarray) -> np.ndarray:
@@ -182,8 +187,7 @@ def extract(runner, images, views: int = 0, augmenter=None, offline: OfflineAugm
     augment = tf.function(lambda b: augmenter(b, training=True)) if views and augmenter is not None else None
     use_offline = bool(views and offline is not None and offline.active)
     out = np.empty((1 + views - first, n, *runner.output_shape[1:]), dtype)
-    batches = images.batches(batch_size) if hasattr(images, "batches") else (
-        images[start:start + batch_size] for start in range(0, n, batch_size))
+    batches = batches_of(images, batch_size)
 
     def offline_views(start: int, pixels: np.ndarray, pool: ThreadPoolExecutor) -> list[np.ndarray]:
         """The batch's views before the Keras layers: view 0 clean, then the offline-augmented ones."""
