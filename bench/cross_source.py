@@ -15,6 +15,9 @@ default recipe: 53.0%, 55.8% and 61.1% on seeds 1, 42 and 0), most of it in one 
 compare settings by the mean over several seeds (`--seeds`), which the last table prints. `--against` a
 saved run (`--json`; the shipped recipe's seeds are in bench/results/cross_source_shipped_seeds.json)
 adds the paired comparison, fold by fold: the mean change, its standard error and how many folds are better.
+Each row also keeps its confusion matrix and the recall within each file-name tag and class, and the last table
+sums those over the seeds (beside the baseline's, on the folds both recorded): which source's photos a setting
+gains or loses.
 """
 
 from __future__ import annotations
@@ -38,11 +41,28 @@ DEFAULT_DATA = [SHARED / "trashnet4", SHARED / "mixed4"]
 DEFAULT_HOLDOUTS = "trashnet4,mixed4,mixed4:pdoo,mixed4:duen"
 
 
+def source_tag(record: ImageRecord) -> str:
+    """The tag a photo's file name starts with (mixed4's `pdoo_12.jpg` -> pdoo)."""
+    return Path(record.relpath).name.split("_", 1)[0]
+
+
 def in_source(record: ImageRecord, holdout: str) -> bool:
     folder, _, tag = holdout.partition(":")
     if record.source != folder:
         return False
-    return not tag or Path(record.relpath).name.split("_", 1)[0] == tag
+    return not tag or source_tag(record) == tag
+
+
+def recall_by_tag(records: list[ImageRecord], predicted: np.ndarray) -> dict[str, list[int]]:
+    """[right, photos] for each class within each file-name tag ("ktep/other"), so a row tells which source's
+    photos a setting gains or loses. A folder whose names carry no tag counts as one tag."""
+    counts: dict[str, list[int]] = {}
+    for record, guess in zip(records, predicted):
+        tag = source_tag(record) if "_" in Path(record.relpath).name else record.source
+        right_total = counts.setdefault(f"{tag}/{record.class_name}", [0, 0])
+        right_total[0] += int(guess == record.label)
+        right_total[1] += 1
+    return dict(sorted(counts.items()))
 
 
 def parse_value(text: str):
@@ -107,6 +127,8 @@ def run_fold(data_dirs: list[Path], holdout: str, config: TrainConfig) -> dict:
     return {"holdout": holdout, "n_train": len(data.split.train), "n_heldout": len(labels),
             "accuracy": m["accuracy"], "ci95": m["accuracy_ci95"], "loss": m["loss"],
             "recall": {c: v["recall"] for c, v in m["per_class"].items() if v["support"]},
+            "confusion": m["confusion_matrix"],
+            "recall_by_tag": recall_by_tag(held.records, probabilities.argmax(axis=1)),
             "val_accuracy": val, **fine_tune_facts(facts), "wall_s": time.perf_counter() - t0}
 
 
@@ -176,6 +198,37 @@ def print_paired(rows: list[dict], baseline: list[dict]) -> None:
           f"{se:.2f}), better on {sum(c > 0 for c in changes)}, worse on {sum(c < 0 for c in changes)}")
 
 
+def print_tags(rows: list[dict], baseline: list[dict] | None = None) -> None:
+    """Recall within each file-name tag and class, summed over the seeds (rows that recorded it): which
+    source's photos a setting gains or loses. Against a baseline, on the folds both recorded."""
+    if baseline is not None:
+        base = {(r["holdout"], r["seed"]): r for r in baseline if "recall_by_tag" in r}
+        rows = [r for r in rows if (r["holdout"], r["seed"]) in base]
+        baseline = [base[(r["holdout"], r["seed"])] for r in rows]
+    rows = [r for r in rows if "recall_by_tag" in r]
+    if not rows:
+        return
+
+    def summed(some: list[dict]) -> dict[tuple[str, str], list[int]]:
+        totals: dict[tuple[str, str], list[int]] = {}
+        for r in some:
+            for key, (right, n) in r["recall_by_tag"].items():
+                total = totals.setdefault((r["holdout"], key), [0, 0])
+                total[0] += right
+                total[1] += n
+        return totals
+
+    this, before = summed(rows), summed(baseline or [])
+    print(f"\n| held out | tag/class | photos × seeds | recall{' | baseline | change' if before else ''} |")
+    print(f"|---|---|---:|---:{'|---:|---:' if before else ''}|")
+    for (holdout, key), (right, n) in this.items():
+        line = f"| {holdout} | {key} | {n} | {right / n:.1%}"
+        if before:
+            was = before[(holdout, key)][0] / before[(holdout, key)][1]
+            line += f" | {was:.1%} | {100 * (right / n - was):+.1f}"
+        print(line + " |")
+
+
 def main() -> int:
     def options(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--holdout", default=DEFAULT_HOLDOUTS)
@@ -193,6 +246,7 @@ def main() -> int:
         print_means(rows)
         if args.against:
             print_paired(rows, load_rows(args.against))
+        print_tags(rows, load_rows(args.against) if args.against else None)
         return 0
     rows = []
     for config in configs:
@@ -204,6 +258,7 @@ def main() -> int:
     report(args, overrides, data_dirs, rows, print_rows, print_means)
     if args.against:
         print_paired(rows, load_rows(args.against))
+    print_tags(rows, load_rows(args.against) if args.against else None)
     return 0
 
 
