@@ -53,16 +53,16 @@ def in_source(record: ImageRecord, holdout: str) -> bool:
     return not tag or source_tag(record) == tag
 
 
-def recall_by_tag(records: list[ImageRecord], predicted: np.ndarray) -> dict[str, list[int]]:
+def recall_by_tag(records: list[ImageRecord], probabilities: np.ndarray, classes: list[str]) -> dict[str, list[int]]:
     """[right, photos] for each class within each file-name tag ("ktep/other"), so a row tells which source's
     photos a setting gains or loses. A folder whose names carry no tag counts as one tag."""
-    counts: dict[str, list[int]] = {}
-    for record, guess in zip(records, predicted):
-        tag = source_tag(record) if "_" in Path(record.relpath).name else record.source
-        right_total = counts.setdefault(f"{tag}/{record.class_name}", [0, 0])
-        right_total[0] += int(guess == record.label)
-        right_total[1] += 1
-    return dict(sorted(counts.items()))
+    from trashure.evaluation import metrics_per_source
+
+    tags = [source_tag(r) if "_" in Path(r.relpath).name else r.source for r in records]
+    labels = np.array([r.label for r in records])
+    per_tag = metrics_per_source(probabilities, labels, tags, classes)
+    return {f"{tag}/{name}": [m["confusion_matrix"][i][i], m["per_class"][name]["support"]]
+            for tag, m in sorted(per_tag.items()) for i, name in enumerate(classes) if m["per_class"][name]["support"]}
 
 
 def parse_value(text: str):
@@ -128,7 +128,7 @@ def run_fold(data_dirs: list[Path], holdout: str, config: TrainConfig) -> dict:
             "accuracy": m["accuracy"], "ci95": m["accuracy_ci95"], "loss": m["loss"],
             "recall": {c: v["recall"] for c, v in m["per_class"].items() if v["support"]},
             "confusion": m["confusion_matrix"],
-            "recall_by_tag": recall_by_tag(held.records, probabilities.argmax(axis=1)),
+            "recall_by_tag": recall_by_tag(held.records, probabilities, data.dataset.classes),
             "val_accuracy": val, **fine_tune_facts(facts), "wall_s": time.perf_counter() - t0}
 
 
