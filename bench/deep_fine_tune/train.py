@@ -197,7 +197,8 @@ def job_order(manifest: dict, kinds: list[str]) -> list[tuple[str, int]]:
 
 
 def shrink(parts: dict, n: int) -> dict:
-    return {part: numbers[:n] for part, numbers in parts.items()}
+    """The first n photos of each part (all of them when n is 0)."""
+    return {part: numbers[:n or None] for part, numbers in parts.items()}
 
 
 def print_row(row: dict) -> None:
@@ -250,8 +251,10 @@ def main() -> int:
         print(f"jax {jax.__version__} on {jax.devices()}", flush=True)
     jobs = [job for job in job_order(manifest, args.kinds.split(","))
             if not args.seeds or str(job[1]) in args.seeds.split(",")][:args.jobs or None]
-    parts_of = {job: (shrink(manifest[job[0]][str(job[1])], args.smoke) if args.smoke else manifest[job[0]][str(job[1])])
-                for job in jobs}
+    if not jobs:
+        print(f"no job: {data}/manifest.json has no split seed {args.seeds} of {args.kinds}")
+        return 2
+    parts_of = {job: shrink(manifest[job[0]][str(job[1])], args.smoke) for job in jobs}
     pending = ask_views(pool, jobs[0][1], parts_of[jobs[0]]["train"])
     took: dict[str, float] = {}
     for i, job in enumerate(jobs):
