@@ -115,7 +115,8 @@ def test_a_share_outside_zero_to_one_is_refused():
 
     for name in ("paste_probability", "scene_probability", "texture_probability", "frame_paste_probability",
                  "grayscale_probability",
-                 "closeup_probability", "distractor_probability", "style_mix_probability"):
+                 "closeup_probability", "distractor_probability", "style_mix_probability",
+                 "amplitude_mix_probability"):
         with pytest.raises(ValueError, match=name):
             TrainConfig(**{name: 1.5})
 
@@ -372,3 +373,50 @@ def test_a_photo_that_cannot_be_cut_out_is_pasted_whole_as_a_sheet_when_asked(tm
     np.testing.assert_array_equal(augment_view(photo, framed, view_rng(2, 0, 1), alpha),
                                   augment_view(photo, OfflineAugment(photo_noise=False, texture_probability=1.0,
                                                                      textures=folder), view_rng(2, 0, 1), alpha))
+
+
+def test_amplitude_mix_keeps_the_phase_and_moves_the_amplitude():
+    from trashure.offline_augment import amplitude_mix
+
+    rng = np.random.default_rng(0)
+    # Mid-grey ranges, so that the mix never reaches the clip to 0..255 and the spectra can be compared.
+    photo = board_photo()[0].astype(np.float32) * 0.5 + 64
+    other = rng.uniform(96, 160, photo.shape).astype(np.float32)
+    assert np.allclose(amplitude_mix(photo, other, 0.0), photo, atol=1e-3)
+
+    def amplitude(x):
+        return np.abs(np.fft.rfft2(x, axes=(0, 1)))
+
+    half = amplitude_mix(photo, other, 0.5)
+    # Halfway in amplitude, and the phase of the photo where it has energy.
+    assert np.abs(amplitude(half) - (amplitude(photo) + amplitude(other)) / 2).mean() < 1e-4 * amplitude(half).mean()
+    assert abs(half.mean() - (photo.mean() + other.mean()) / 2) < 0.01  # the mean colour too
+    strong = amplitude(photo) > np.percentile(amplitude(photo), 90)
+    angle = np.angle(np.fft.rfft2(half, axes=(0, 1))) - np.angle(np.fft.rfft2(photo, axes=(0, 1)))
+    assert np.median(np.abs(np.angle(np.exp(1j * angle[strong])))) < 0.05
+    bright = amplitude_mix(photo * 2, other * 4, 1.0)
+    assert bright.dtype == np.float32 and bright.min() >= 0 and bright.max() == 255  # clipped to pixels
+
+
+def test_amplitude_mix_is_a_setting_of_the_views_that_leaves_other_draws_alone():
+    from trashure.config import TrainConfig
+    from trashure.features import VIEW_SETTINGS
+    from trashure.training.views import offline_settings
+
+    photo, _ = board_photo()
+    alpha = board_mask(photo)
+    def views(p: float, n: int = 40) -> list[np.ndarray]:
+        return [augment_view(photo, OfflineAugment(amplitude_mix_probability=p), view_rng(0, 0, v), alpha)
+                for v in range(1, n + 1)]
+
+    off, half, always = views(0.0), views(0.5), views(1.0)
+    # Every view mixed, and visibly: a background's texture, not a rounding.
+    assert all(np.abs(a.astype(float) - b).mean() > 0.5 for a, b in zip(off, always))
+    # With the option a view is either drawn exactly as without it, or mixed (about half of them here).
+    same = [np.array_equal(a, b) for a, b in zip(off, half)]
+    assert 8 <= sum(same) <= 32
+    assert all(np.array_equal(h, o) or np.array_equal(h, a) for o, h, a in zip(off, half, always))
+    assert offline_settings(TrainConfig(amplitude_mix_probability=0.5)).amplitude_mix_probability == 0.5
+    assert "amplitude_mix_probability" in VIEW_SETTINGS
+    assert TrainConfig.for_mode("exact").amplitude_mix_probability == 0
+    assert TrainConfig.from_dict({"mode": "fast"}).amplitude_mix_probability == 0

@@ -107,6 +107,9 @@ class TrainConfig:
     closeup_probability: float = 0.0
     # a share of pasted views that first get one or two `other` objects, cut from their boards, as clutter
     distractor_probability: float = 0.0
+    # a share of augmented views whose amplitude spectrum is mixed with a generated background's (Fourier
+    # style mixing: the object's shape kept, its colours and texture another surface's)
+    amplitude_mix_probability: float = 0.0
     class_weighting: str = "balanced"  # "balanced": every class weighs the same in the loss; "none"
     # Validation photos seen also through this many augmented views (the same augmentation as training),
     # so that early stopping and the fine-tuning stage are judged on photos unlike the board, not only
@@ -169,7 +172,8 @@ class TrainConfig:
         if not 0 < self.learning_rate < 1 or not 0 < self.fine_tune_learning_rate < 1:
             raise ValueError("learning rates must be between 0 and 1")
         shares = ("paste_probability", "scene_probability", "texture_probability", "frame_paste_probability",
-                  "grayscale_probability", "closeup_probability", "distractor_probability", "style_mix_probability")
+                  "grayscale_probability", "closeup_probability", "distractor_probability", "style_mix_probability",
+                  "amplitude_mix_probability")
         if not all(0 <= getattr(self, name) <= 1 for name in shares):
             raise ValueError(f"{', '.join(shares[:-1])} and {shares[-1]} must be between 0 and 1")
         if self.mode == "exact" and self.balanced_pastes:
@@ -238,6 +242,7 @@ REFERENCE_RECIPE: dict[str, Any] = {"paste_probability": 0.0, "scene_probability
                                     "photo_noise": False,
                                     "grayscale_probability": 0.0, "closeup_probability": 0.0,
                                     "distractor_probability": 0.0, "style_mix_probability": 0.0,
+                                    "amplitude_mix_probability": 0.0,
                                     "class_weighting": "none", "fine_tune_blocks": 0, "validation_views": 0,
                                     "glimpse_side": 0.0, "glimpse_mirror": False}
 # Options added after models were trained without them, in both modes: what an older config meant.
@@ -246,4 +251,5 @@ ADDED_LATER: dict[str, Any] = {"leakage_safe_split": False, "fine_tune_one_view_
                                "style_mix_probability": 0.0, "grayscale_probability": 0.0,
                                "fine_tune_average_weights": False,
                                "glimpse_side": 0.0, "glimpse_mirror": False, "fine_tune_keep": "if_better",
-                               "texture_probability": 0.0, "balanced_pastes": False, "frame_paste_probability": 0.0}
+                               "texture_probability": 0.0, "balanced_pastes": False, "frame_paste_probability": 0.0,
+                               "amplitude_mix_probability": 0.0}

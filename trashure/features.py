@@ -119,7 +119,7 @@ VIEW_SETTINGS = ("seed", "image_size", "augment_flip", "augment_rotation_degrees
                  "augmented_views", "clean_view", "paste_probability", "balanced_pastes", "scene_probability",
                  "texture_probability", "frame_paste_probability",
                  "textures", "photo_noise",
-                 "grayscale_probability", "closeup_probability", "distractor_probability",
+                 "grayscale_probability", "closeup_probability", "distractor_probability", "amplitude_mix_probability",
                  "validation_views", "val_fraction", "test_fraction")
 
 

@@ -58,6 +58,10 @@ class OfflineAugment:
     # objects of `other` cut from their own board photos, smaller, under the labelled object.
     distractor_probability: float = 0.0
     distractor_scale: tuple[float, float] = (0.08, 0.3)
+    # A view whose amplitude spectrum is mixed with a generated background's, its phase kept (Xu et al.,
+    # "A Fourier-based Framework for Domain Generalization", CVPR 2021): the object's shape and edges stay,
+    # its colours, texture and contrast become another surface's, so that the board's are no cue.
+    amplitude_mix_probability: float = 0.0
 
     @property
     def active(self) -> bool:
@@ -213,6 +217,15 @@ def phone_noise(image: np.ndarray, rng: np.random.Generator, grayscale_probabili
     return out
 
 
+def amplitude_mix(image: np.ndarray, other: np.ndarray, strength: float) -> np.ndarray:
+    """image (float32, h x w x 3) with its amplitude spectrum moved `strength` of the way to other's (same
+    shape), per channel; the phase, which carries edges and shape, stays image's."""
+    spectrum = np.fft.rfft2(image, axes=(0, 1))
+    amplitude = (1 - strength) * np.abs(spectrum) + strength * np.abs(np.fft.rfft2(other, axes=(0, 1)))
+    mixed = np.fft.irfft2(amplitude * np.exp(1j * np.angle(spectrum)), s=image.shape[:2], axes=(0, 1))
+    return np.clip(mixed, 0, 255).astype(np.float32)
+
+
 def scene_background(scenes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A random crop of a training photo with no object of a target class in it (a scene of `other`),
     flipped at random: real textures of cardboard, paper, floors."""
@@ -258,6 +271,13 @@ def augment_view(image: np.ndarray, settings: OfflineAugment, rng: np.random.Gen
         enlarged = closeup(out, where, rng, settings.closeup_side)
         if enlarged is not None:
             out, pasted = enlarged, True  # framed already: no random crop on top
+    if settings.amplitude_mix_probability > 0:
+        # Its own generator, spawned (which draws nothing from rng): every other draw of the view stays as it
+        # is without the option, so a view either is the same or differs by the mix alone.
+        mixer = rng.spawn(1)[0]
+        if mixer.random() < settings.amplitude_mix_probability:
+            # Up to half way: further, a small pasted object drowns in the background's texture.
+            out = amplitude_mix(out, new_background(settings, mixer, out.shape[0]), float(mixer.uniform(0, 0.5)))
     if settings.photo_noise:
         if not pasted and rng.random() < 0.5:
             out = random_resized_crop(out, rng)

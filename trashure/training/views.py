@@ -36,6 +36,7 @@ def offline_settings(config: TrainConfig) -> OfflineAugment:
                           frame_paste_probability=config.frame_paste_probability,
                           closeup_probability=config.closeup_probability,
                           distractor_probability=config.distractor_probability,
+                          amplitude_mix_probability=config.amplitude_mix_probability,
                           grayscale_probability=config.grayscale_probability if config.photo_noise else 0.0)
 
 
