@@ -99,14 +99,21 @@ def recipe_bench(data_help: str, seeds: str, default_data: list[Path], more=None
     return args, data_dirs, overrides, configs
 
 
+def save_rows(args: argparse.Namespace, overrides: dict, rows: list[dict]) -> None:
+    """The rows so far in --json, written whole (a run of many folds that is stopped keeps the ones done)."""
+    if args.json:
+        from trashure.files import atomic_write_text
+
+        atomic_write_text(Path(args.json), json.dumps({"recipe": overrides, "rows": rows}, indent=2))
+
+
 def report(args: argparse.Namespace, overrides: dict, data_dirs: list[Path], rows: list[dict], *tables) -> None:
     """The recipe, the tables printed from the rows, and the rows in --json."""
     print(f"\nrecipe: {json.dumps(overrides) if overrides else 'default'}; training folders: "
           + ", ".join(d.name for d in data_dirs))
     for table in tables:
         table(rows)
-    if args.json:
-        Path(args.json).write_text(json.dumps({"recipe": overrides, "rows": rows}, indent=2))
+    save_rows(args, overrides, rows)
 
 
 def run_fold(data_dirs: list[Path], holdout: str, config: TrainConfig) -> dict:
@@ -252,6 +259,7 @@ def main() -> int:
     for config in configs:
         for holdout in args.holdout.split(","):
             rows.append({**run_fold(data_dirs, holdout, config), "seed": config.seed})
+            save_rows(args, overrides, rows)
             r = rows[-1]
             print(f"== held out {holdout}, seed {config.seed}: {r['accuracy']:.2%} of {r['n_heldout']} photos "
                   f"(val {r['val_accuracy']:.2%}, {r['wall_s']:.0f} s)", flush=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cross_source import SHARED, fine_tune_facts, recipe_bench, report  # noqa: E402
+from cross_source import SHARED, fine_tune_facts, recipe_bench, report, save_rows  # noqa: E402
 
 from trashure.config import TrainConfig  # noqa: E402
 
@@ -71,6 +71,7 @@ def main() -> int:
     rows = []
     for config in configs:
         rows.append(run_seed(data_dirs, config))
+        save_rows(args, overrides, rows)
         r = rows[-1]
         print(f"== seed {config.seed}: val {r['val']['all']:.2%}, test {r['test']['all']:.2%} ({r['wall_s']:.0f} s)",
               flush=True)

@@ -4,7 +4,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from trashure.backgrounds import GENERATORS, random_background
-from trashure.offline_augment import (OfflineAugment, augment_view, board_mask, closeup, paste_on_background,
+from trashure.offline_augment import (OfflineAugment, _paste, augment_view, board_mask, closeup, paste_on_background,
                                       view_rng)
 
 
@@ -420,3 +420,32 @@ def test_amplitude_mix_is_a_setting_of_the_views_that_leaves_other_draws_alone()
     assert "amplitude_mix_probability" in VIEW_SETTINGS
     assert TrainConfig.for_mode("exact").amplitude_mix_probability == 0
     assert TrainConfig.from_dict({"mode": "fast"}).amplitude_mix_probability == 0
+
+
+def test_the_smallest_paste_is_a_setting_of_the_views():
+    import pytest
+
+    from trashure.config import TrainConfig
+    from trashure.features import VIEW_SETTINGS
+    from trashure.training.views import offline_settings
+
+    assert offline_settings(TrainConfig()).scale_range == OfflineAugment().scale_range == (0.12, 0.9)
+    assert offline_settings(TrainConfig(paste_min_scale=0.05)).scale_range == (0.05, 0.9)
+    assert "paste_min_scale" in VIEW_SETTINGS
+    for wrong in (0.0, 0.95):
+        with pytest.raises(ValueError, match="paste_min_scale"):
+            TrainConfig(paste_min_scale=wrong)
+    # Smaller objects on the new backgrounds: the pasted object's size is drawn from the range.
+    photo, _ = board_photo()
+    alpha = board_mask(photo)
+
+    def object_sides(low: float) -> list[int]:
+        sides = []
+        for v in range(30):
+            rng = view_rng(0, 0, v)
+            _, where = _paste(photo, alpha, np.full_like(photo, 90, dtype=np.float32), rng, (low, 0.9))
+            ys, xs = np.nonzero(where > 0.5)
+            sides.append(int(max(np.ptp(ys), np.ptp(xs))) + 1)
+        return sides
+
+    assert min(object_sides(0.05)) < 0.12 * 224 <= min(object_sides(0.12)) + 8

@@ -91,6 +91,8 @@ class TrainConfig:
     clean_view: bool = True
     # Against the plain-board shortcut (offline, before the Keras augmentation layers; see offline_augment):
     paste_probability: float = 1.0  # an augmented view of a plain-board photo is cut out and pasted on a new background
+    # The smallest a pasted object's longer side may be, as a part of the frame (sizes drawn log-uniformly up to 0.9)
+    paste_min_scale: float = 0.12
     scene_probability: float = 0.0  # a pasted object lands on a training photo of `other` (not a generated background)
     texture_probability: float = 0.0  # ... or, instead of a generated background, on a photographed surface
     textures: str = ""  # the folder of those surfaces' photos; "": the package's own (trashure/assets/surfaces)
@@ -174,6 +176,8 @@ class TrainConfig:
         shares = ("paste_probability", "scene_probability", "texture_probability", "frame_paste_probability",
                   "grayscale_probability", "closeup_probability", "distractor_probability", "style_mix_probability",
                   "amplitude_mix_probability")
+        if not 0.02 <= self.paste_min_scale <= 0.9:
+            raise ValueError("paste_min_scale must be between 0.02 and 0.9 (a part of the frame)")
         if not all(0 <= getattr(self, name) <= 1 for name in shares):
             raise ValueError(f"{', '.join(shares[:-1])} and {shares[-1]} must be between 0 and 1")
         if self.mode == "exact" and self.balanced_pastes:
