@@ -91,7 +91,8 @@ class TrainConfig:
     clean_view: bool = True
     # Against the plain-board shortcut (offline, before the Keras augmentation layers; see offline_augment):
     paste_probability: float = 1.0  # an augmented view of a plain-board photo is cut out and pasted on a new background
-    # The smallest a pasted object's longer side may be, as a part of the frame (sizes drawn log-uniformly up to 0.9)
+    # The smallest a pasted object's longer side may be, as a part of the frame (sizes drawn log-uniformly up to
+    # 0.9); 0.05 lost 1.25 points across sources on five paired seeds, mixed4's small cans among them
     paste_min_scale: float = 0.12
     scene_probability: float = 0.0  # a pasted object lands on a training photo of `other` (not a generated background)
     texture_probability: float = 0.0  # ... or, instead of a generated background, on a photographed surface
@@ -110,7 +111,8 @@ class TrainConfig:
     # a share of pasted views that first get one or two `other` objects, cut from their boards, as clutter
     distractor_probability: float = 0.0
     # a share of augmented views whose amplitude spectrum is mixed with a generated background's (Fourier
-    # style mixing: the object's shape kept, its colours and texture another surface's)
+    # style mixing: the object's shape kept, its colours and texture another surface's); off: 0.5 lost 1.1
+    # points across sources on five paired seeds (docs/experiments.md)
     amplitude_mix_probability: float = 0.0
     class_weighting: str = "balanced"  # "balanced": every class weighs the same in the loss; "none"
     # Validation photos seen also through this many augmented views (the same augmentation as training),

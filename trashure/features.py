@@ -116,11 +116,10 @@ def _compute(paths, shas, missing, out, cache: FeatureCache, batch_size: int, on
 
 
 VIEW_SETTINGS = ("seed", "image_size", "augment_flip", "augment_rotation_degrees", "augment_brightness",
-                 "augmented_views", "clean_view", "paste_probability", "paste_min_scale", "balanced_pastes", "scene_probability",
-                 "texture_probability", "frame_paste_probability",
-                 "textures", "photo_noise",
-                 "grayscale_probability", "closeup_probability", "distractor_probability", "amplitude_mix_probability",
-                 "validation_views", "val_fraction", "test_fraction")
+                 "augmented_views", "clean_view", "paste_probability", "paste_min_scale", "balanced_pastes",
+                 "scene_probability", "texture_probability", "frame_paste_probability", "textures", "photo_noise",
+                 "grayscale_probability", "closeup_probability", "distractor_probability",
+                 "amplitude_mix_probability", "validation_views", "val_fraction", "test_fraction")
 
 
 def views_key(photo_shas: dict[str, list[str]], config, blocks: int, weights_path: Path = BASE_WEIGHTS_PATH) -> str:
