@@ -405,6 +405,7 @@ def test_amplitude_mix_is_a_setting_of_the_views_that_leaves_other_draws_alone()
 
     photo, _ = board_photo()
     alpha = board_mask(photo)
+
     def views(p: float, n: int = 40) -> list[np.ndarray]:
         return [augment_view(photo, OfflineAugment(amplitude_mix_probability=p), view_rng(0, 0, v), alpha)
                 for v in range(1, n + 1)]
