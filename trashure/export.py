@@ -125,20 +125,26 @@ def _load_records(records, size: int) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(images).astype(np.float32), np.array(labels)
 
 
-def representative_images(card: dict[str, Any], data_dir, limit: int = 200) -> np.ndarray:
-    """Real training photos (the card's split, over every data folder given) for full-integer quantisation."""
+def representative_images(card: dict[str, Any], data_dir, limit: int = 200, seed: int = 0) -> np.ndarray:
+    """Real training photos (the card's split, over every data folder given) for full-integer quantisation:
+    `limit` of them, drawn with `seed` (bench/int8_calibration.py measures how many are needed)."""
     try:
         train = split_part(card, data_dir, "train")
     except ExportError:
         raise ExportError("tflite-int8 needs real training photos for its calibration: give --data DATA_DIR "
                           "(the folder or folders the model was trained on)") from None
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     return _load_records([train[i] for i in rng.permutation(len(train))[:limit]], input_size(card))[0]
+
+
+def part_set(card: dict[str, Any], data_dir, part: str) -> tuple[np.ndarray, np.ndarray]:
+    """(images 0-255, labels) of one part (train/val/test) of the card's split, at the model's input size."""
+    return _load_records(split_part(card, data_dir, part), input_size(card))
 
 
 def test_set(card: dict[str, Any], data_dir) -> tuple[np.ndarray, np.ndarray]:
     """(images 0-255, labels) of the test part of the card's split: what every format is scored on."""
-    return _load_records(split_part(card, data_dir, "test"), input_size(card))
+    return part_set(card, data_dir, "test")
 
 
 def _write_common(folder: Path, fmt: str, classes, input_scale, card, source, extra=None) -> None:
