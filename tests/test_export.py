@@ -9,7 +9,7 @@ import pytest
 
 from conftest import cli
 from trashure.config import DEFAULT_MODEL_PATH, TrainConfig
-from trashure.export import FORMATS, ExportError, export_model, input_size
+from trashure.export import FORMATS, INT8_CALIBRATION_PHOTOS, ExportError, export_model, input_size
 from trashure.modelfile import read_card
 from trashure.runtimes import NODE_PROCESSES, load_runner, node_available, tfjs_predict
 
@@ -67,7 +67,7 @@ def test_every_format_is_written_with_labels_and_metadata(exported):
         assert result.formats[fmt]["size_bytes"] > 1_000_000
     int8 = json.loads((out / "tflite-int8" / "metadata.json").read_text())
     assert int8["input"]["dtype"] == "uint8" and int8["output"]["dtype"] == "uint8"
-    assert int8["calibration"]["images"] == 200
+    assert int8["calibration"]["images"] == INT8_CALIBRATION_PHOTOS == 100
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no staging left over
 
 
@@ -100,7 +100,7 @@ def test_tfjs_in_the_official_runtime_matches_keras(exported, test_split, keras_
 
 
 def test_int8_agrees_with_keras(exported, test_split, keras_probs):
-    """The requirement: full-integer int8 (per-channel weights, 200 calibration photos) costs at most 1 point of
+    """The requirement: full-integer int8 (per-channel weights, 100 calibration photos) costs at most 1 point of
     the float model's test accuracy. It may gain more than that by chance (photos on a decision boundary that
     the rounding tips the right way), so the faithfulness check is top-1 agreement: at least 95%."""
     out, _ = exported
@@ -117,8 +117,13 @@ def test_int8_agrees_with_keras(exported, test_split, keras_probs):
     assert agreement >= 0.95
 
 
+# Every 2nd test photo (186) for the web path: its Node run is ~0.5 s a photo and was the suite's slowest test
+# on all 372; the other half adds nothing its accuracy comparison below needs (it is paired, photo by photo).
+WEB_PATH_STEP = 2
+
+
 @needs_node
-def test_web_backend_contract_end_to_end(tmp_path, test_split):
+def test_web_backend_contract_end_to_end(tmp_path, test_split, keras_probs):
     """--input-scale 1, loaded with tf.loadGraphModel, photo decoded, resized to the model's size (metadata.json)
     bilinear, /255, batch axis,
     4 probabilities in class order: exactly the web backend's steps, in the official runtime."""
@@ -128,7 +133,8 @@ def test_web_backend_contract_end_to_end(tmp_path, test_split):
     meta = json.loads((tmp_path / "tfjs" / "metadata.json").read_text())
     assert meta["input"]["range"] == [0, 1] and (tmp_path / "tfjs" / "labels.txt").read_text().split() == CLASSES
     records, _, labels = test_split
-    photos = [r.path for r in records]
+    photos, labels = [r.path for r in records][::WEB_PATH_STEP], labels[::WEB_PATH_STEP]
+    assert set(labels) == set(range(len(CLASSES)))
     dump = tmp_path / "inputs.f32"
     web = np.asarray(tfjs_predict(tmp_path / "tfjs", photos=photos, dump_inputs=dump, processes=NODE_PROCESSES)
                      ["probabilities"], dtype=np.float32)
@@ -141,11 +147,12 @@ def test_web_backend_contract_end_to_end(tmp_path, test_split):
     reference = load_runner("keras", tmp_path / "keras")(inputs)
     assert np.array_equal(web.argmax(1), reference.argmax(1))
     assert np.abs(web - reference).max() < 1e-4
-    # And the web path classifies as well as the card says (its resize differs from ours a little).
-    card_accuracy = json.loads(DEFAULT_MODEL_PATH.with_suffix(".json").read_text())["metrics"]["test_accuracy"]
+    # And the web path classifies these photos as well as the shipped model does through our own decoding
+    # and resize (TF.js's bilinear resize differs from Pillow's a little).
     web_accuracy = (web.argmax(1) == labels).mean()
-    print(f"web path accuracy {web_accuracy:.2%} vs card {card_accuracy:.2%}")
-    assert abs(web_accuracy - card_accuracy) <= 0.02
+    keras_accuracy = (keras_probs[::WEB_PATH_STEP].argmax(1) == labels).mean()
+    print(f"web path accuracy {web_accuracy:.2%} vs Keras {keras_accuracy:.2%} on the same {len(labels)} photos")
+    assert abs(web_accuracy - keras_accuracy) <= 0.02
 
 
 def test_bad_export_requests(tmp_path):
