@@ -118,7 +118,7 @@ def test_int8_agrees_with_keras(exported, test_split, keras_probs):
 
 
 # Every 2nd test photo (186) for the web path: its Node run is ~0.5 s a photo and was the suite's slowest test
-# on all 372; the other half adds nothing its accuracy comparison below needs (it is paired, photo by photo).
+# on all 372; half keeps every class, and its accuracy is compared with Keras' on the same photos.
 WEB_PATH_STEP = 2
 
 
