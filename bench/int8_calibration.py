@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,19 +23,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from trashure.config import DEFAULT_MODEL_PATH  # noqa: E402
-
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
-DATA = [SHARED / "trashnet4", SHARED / "mixed4", SHARED / "cans-web"]
+from trashure.config import DEFAULT_MODEL_PATH, SHARED_DATA_DIR  # noqa: E402
 
 
-def int8_file(model, card: dict, photos: int, draw: int, out: Path) -> float:
+def int8_file(model, card: dict, data: list[Path], photos: int, draw: int, out: Path) -> float:
     """Write the int8 conversion calibrated on `photos` training photos of draw `draw`; its seconds."""
     from trashure.export import representative_images
     from trashure.litert import to_tflite
 
     start = time.perf_counter()
-    samples = representative_images(card, DATA, limit=photos, seed=draw)
+    samples = representative_images(card, data, limit=photos, seed=draw)
     (out / "model.tflite").write_bytes(to_tflite(model, samples))
     return time.perf_counter() - start
 
@@ -45,17 +43,16 @@ def main() -> None:
     parser.add_argument("--draws", default="0,1,2")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    missing = [d for d in DATA if not d.is_dir()]
-    if missing:
-        sys.exit(f"needs the shipped model's data folders: {', '.join(map(str, missing))} not found")
-    import tempfile
-
     from trashure.export import part_set
     from trashure.prediction import load_model_and_card
     from trashure.runtimes import load_runner
 
     model, card, _ = load_model_and_card(DEFAULT_MODEL_PATH)
-    images, labels = part_set(card, DATA, "val")
+    data = [SHARED_DATA_DIR / name for name in card["data"]["folders"]]  # the folders its card names
+    missing = [d for d in data if not d.is_dir()]
+    if missing:
+        sys.exit(f"needs the shipped model's data folders: {', '.join(map(str, missing))} not found")
+    images, labels = part_set(card, data, "val")
     keras_top = load_runner("keras", DEFAULT_MODEL_PATH.parent)(images).argmax(1)
     keras_acc = float((keras_top == labels).mean())
     print(f"validation part: {len(labels)} photos, Keras {keras_acc:.2%}", flush=True)
@@ -63,7 +60,7 @@ def main() -> None:
     for draw in map(int, args.draws.split(",")):
         for photos in map(int, args.photos.split(",")):
             with tempfile.TemporaryDirectory() as tmp:
-                seconds = int8_file(model, card, photos, draw, Path(tmp))
+                seconds = int8_file(model, card, data, photos, draw, Path(tmp))
                 top = load_runner("tflite-int8", Path(tmp))(images).argmax(1)
             row = {"photos": photos, "draw": draw, "convert_s": round(seconds, 1),
                    "agreement": float((top == keras_top).mean()), "int8_accuracy": float((top == labels).mean()),
