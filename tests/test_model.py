@@ -101,6 +101,24 @@ def test_head_alone_matches_the_full_model_head():
     np.testing.assert_allclose(np.asarray(head(features)), np.asarray(model(pixels)), atol=1e-5)
 
 
+def test_head_dropout_drops_in_training_only():
+    """head_dropout adds a Dropout before the hidden layer of the head, the full model and the cut classifier;
+    at prediction it is the identity, so the model gives what the same weights give without it."""
+    from trashure.model import classifier_from_cut, copy_head_weights, split_at_cut
+
+    head = build_head(len(CLASSES), dropout=0.5)
+    assert [layer.name for layer in head.layers[1:]] == ["head_dropout", "dense_hidden", "probabilities"]
+    features = np.random.default_rng(5).normal(1.0, 0.5, (16, 1280)).astype(np.float32)
+    assert not np.allclose(np.asarray(head(features, training=True)), np.asarray(head(features)), atol=1e-4)
+    plain = build_head(len(CLASSES))
+    copy_head_weights(head, plain)
+    np.testing.assert_allclose(np.asarray(head(features)), np.asarray(plain(features)), atol=1e-6)
+    model = build_model(CLASSES, dropout=0.5)
+    classifier = classifier_from_cut(model, split_at_cut(model, 1)[1])
+    assert "head_dropout" in [layer.name for layer in classifier.layers]
+    assert "head_dropout" not in [layer.name for layer in build_model(CLASSES).layers]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("blocks", [1, 2, 4])
 def test_cut_composition_equals_the_full_model(blocks):

@@ -146,6 +146,9 @@ class TrainConfig:
     # statistics mixed between photos (MixStyle, trashure.training.style_mix); refused in exact mode.
     style_mix_probability: float = 0.0
     dense_units: int = 128
+    # The share of pooled features the head's training drops (keras.layers.Dropout before its hidden layer,
+    # both stages); 0: no Dropout layer, the notebook's head. Nothing is dropped at prediction.
+    head_dropout: float = 0.0
     # The saved model looks twice (trashure.glimpse): the whole photo, then a close-up this part of the photo
     # wide around the cell its head finds least like background, from a photo twice as sharp (448x448 in);
     # the two passes' probabilities are averaged. 0: one pass at 224x224, the notebook's model. Across
@@ -178,6 +181,8 @@ class TrainConfig:
         shares = ("paste_probability", "scene_probability", "texture_probability", "frame_paste_probability",
                   "grayscale_probability", "closeup_probability", "distractor_probability", "style_mix_probability",
                   "amplitude_mix_probability")
+        if not 0 <= self.head_dropout < 1:
+            raise ValueError("head_dropout must be at least 0 and below 1")
         if not 0.02 <= self.paste_min_scale <= 0.9:
             raise ValueError("paste_min_scale must be between 0.02 and 0.9 (a part of the frame)")
         if not all(0 <= getattr(self, name) <= 1 for name in shares):

@@ -50,26 +50,29 @@ def build_augmenter(config: TrainConfig) -> keras.Sequential:
     return keras.Sequential(steps, name="augmentation")
 
 
-def head_layers(num_classes: int, dense_units: int = 128) -> list[keras.layers.Layer]:
+def head_layers(num_classes: int, dense_units: int = 128, dropout: float = 0.0) -> list[keras.layers.Layer]:
+    """Dense(relu) -> Dense(softmax), after a Dropout of the pooled features when `dropout` > 0 (the Keras
+    transfer-learning guide's head; it drops nothing at prediction, so every exported format is unchanged)."""
     from keras import layers
 
-    return [layers.Dense(dense_units, activation="relu", name="dense_hidden"),
-            layers.Dense(num_classes, activation="softmax", name="probabilities")]
+    dropped = [layers.Dropout(dropout, name="head_dropout")] if dropout > 0 else []
+    return dropped + [layers.Dense(dense_units, activation="relu", name="dense_hidden"),
+                      layers.Dense(num_classes, activation="softmax", name="probabilities")]
 
 
-def build_head(num_classes: int, dense_units: int = 128) -> keras.Model:
+def build_head(num_classes: int, dense_units: int = 128, dropout: float = 0.0) -> keras.Model:
     """The trainable head alone, on pooled base features: what fast mode trains."""
     import keras
 
     features = keras.Input((FEATURE_DIM,), name="features")
     x = features
-    for layer in head_layers(num_classes, dense_units):
+    for layer in head_layers(num_classes, dense_units, dropout):
         x = layer(x)
     return keras.Model(features, x, name="head")
 
 
 def build_model(classes: Sequence[str] = CLASSES, dense_units: int = 128, base: keras.Model | None = None,
-                weights_path: Path | None = BASE_WEIGHTS_PATH) -> keras.Model:
+                weights_path: Path | None = BASE_WEIGHTS_PATH, dropout: float = 0.0) -> keras.Model:
     """The full inference model: uint8-range RGB 224x224 in, class probabilities out."""
     import keras
     from keras import layers
@@ -79,7 +82,7 @@ def build_model(classes: Sequence[str] = CLASSES, dense_units: int = 128, base: 
     x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess")(image)  # [0, 255] -> [-1, 1]
     x = base(x, training=False)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
-    for layer in head_layers(len(classes), dense_units):
+    for layer in head_layers(len(classes), dense_units, dropout):
         x = layer(x)
     return keras.Model(image, x, name="trashure_mobilenetv2")
 
@@ -147,7 +150,8 @@ def classifier_from_cut(model, top):
     import keras
 
     x = top.output
-    for name in ("dense_hidden", "probabilities"):
+    names = [layer.name for layer in model.layers]
+    for name in (["head_dropout"] if "head_dropout" in names else []) + ["dense_hidden", "probabilities"]:
         x = model.get_layer(name)(x)
     return keras.Model(top.input, x, name="cut_classifier")
 

