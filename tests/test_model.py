@@ -117,6 +117,10 @@ def test_head_dropout_drops_in_training_only():
     classifier = classifier_from_cut(model, split_at_cut(model, 1)[1])
     assert "head_dropout" in [layer.name for layer in classifier.layers]
     assert "head_dropout" not in [layer.name for layer in build_model(CLASSES).layers]
+    assert TrainConfig().head_dropout == 0 and TrainConfig.for_mode("exact").head_dropout == 0  # the notebook's head
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="head_dropout"):
+            TrainConfig(head_dropout=bad)
 
 
 @pytest.mark.slow
