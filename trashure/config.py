@@ -181,12 +181,12 @@ class TrainConfig:
         shares = ("paste_probability", "scene_probability", "texture_probability", "frame_paste_probability",
                   "grayscale_probability", "closeup_probability", "distractor_probability", "style_mix_probability",
                   "amplitude_mix_probability")
-        if not 0 <= self.head_dropout < 1:
-            raise ValueError("head_dropout must be at least 0 and below 1")
         if not 0.02 <= self.paste_min_scale <= 0.9:
             raise ValueError("paste_min_scale must be between 0.02 and 0.9 (a part of the frame)")
         if not all(0 <= getattr(self, name) <= 1 for name in shares):
             raise ValueError(f"{', '.join(shares[:-1])} and {shares[-1]} must be between 0 and 1")
+        if not 0 <= self.head_dropout < 1:
+            raise ValueError("head_dropout must be at least 0 and below 1")
         if self.mode == "exact" and self.balanced_pastes:
             raise ValueError("balanced_pastes weighs the fast mode's cached views; use --mode fast")
         if self.mode == "exact" and self.style_mix_probability > 0:

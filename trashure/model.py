@@ -150,9 +150,9 @@ def classifier_from_cut(model, top):
     import keras
 
     x = top.output
-    names = [layer.name for layer in model.layers]
-    for name in (["head_dropout"] if "head_dropout" in names else []) + ["dense_hidden", "probabilities"]:
-        x = model.get_layer(name)(x)
+    after_pool = [layer.name for layer in model.layers].index("pool") + 1
+    for layer in model.layers[after_pool:]:  # the head, whichever layers head_layers gave it
+        x = layer(x)
     return keras.Model(top.input, x, name="cut_classifier")
 
 
