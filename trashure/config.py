@@ -145,6 +145,9 @@ class TrainConfig:
     # Fast mode's fine-tuning stage: the share of batches whose activations at the cut get their per-channel
     # statistics mixed between photos (MixStyle, trashure.training.style_mix); refused in exact mode.
     style_mix_probability: float = 0.0
+    # Fast mode, both stages: each training row mixed with another of its batch, inputs and labels alike,
+    # lambda ~ Beta(alpha, alpha) (mixup at the cached features, trashure.training.mixup); 0: off.
+    mixup_alpha: float = 0.0
     dense_units: int = 128
     # The share of pooled features the head's training drops (keras.layers.Dropout before its hidden layer,
     # both stages); 0: no Dropout layer, the notebook's head. Nothing is dropped at prediction.
@@ -185,6 +188,10 @@ class TrainConfig:
             raise ValueError("paste_min_scale must be between 0.02 and 0.9 (a part of the frame)")
         if not all(0 <= getattr(self, name) <= 1 for name in shares):
             raise ValueError(f"{', '.join(shares[:-1])} and {shares[-1]} must be between 0 and 1")
+        if not 0 <= self.mixup_alpha <= 10:
+            raise ValueError("mixup_alpha must be between 0 (off) and 10")
+        if self.mode == "exact" and self.mixup_alpha > 0:
+            raise ValueError("mixup_alpha mixes the fast mode's cached features; use --mode fast")
         if not 0 <= self.head_dropout < 1:
             raise ValueError("head_dropout must be at least 0 and below 1")
         if self.mode == "exact" and self.balanced_pastes:
@@ -253,7 +260,7 @@ REFERENCE_RECIPE: dict[str, Any] = {"paste_probability": 0.0, "scene_probability
                                     "photo_noise": False,
                                     "grayscale_probability": 0.0, "closeup_probability": 0.0,
                                     "distractor_probability": 0.0, "style_mix_probability": 0.0,
-                                    "amplitude_mix_probability": 0.0,
+                                    "amplitude_mix_probability": 0.0, "mixup_alpha": 0.0,
                                     "class_weighting": "none", "fine_tune_blocks": 0, "validation_views": 0,
                                     "glimpse_side": 0.0, "glimpse_mirror": False}
 # Options added after models were trained without them, in both modes: what an older config meant.

@@ -23,6 +23,7 @@ from trashure.training.keras_parts import (FINE_TUNE_STAGE, Echo, averaged_note,
                                            run_second_stage)
 from trashure.training.distribute import WorkerRole
 from trashure.training.prepared import PreparedData
+from trashure.training.mixup import batch_mixer
 from trashure.training.style_mix import style_mixer
 from trashure.training.views import (all_board_masks, balanced_paste_scale, extract, frozen_runner, offline_settings,
                                      paste_pools)
@@ -202,7 +203,8 @@ def train_fast(model, data: PreparedData, config: TrainConfig, run: Run | None, 
     stopper, checkpoint = early_stopping(config), ValAccuracyCheckpoint()
     # Every epoch shows every cached view of every training photo once, in a fresh random order.
     head.fit(ArrayBatches(pooled["train"].reshape(-1, pooled["train"].shape[-1]), one_hot(labels, n_classes),
-                          config.batch_size, config.seed, weights=weights[labels]),
+                          config.batch_size, config.seed, weights=weights[labels],
+                          mix=batch_mixer(config.mixup_alpha, config.seed + 3)),
              validation_data=val, epochs=config.epochs, verbose=0, shuffle=False,
              callbacks=[stopper, checkpoint, RunCallback(run, config.max_epochs, echo, history)])
     check_cancel(run)
@@ -243,5 +245,6 @@ def fine_tune_on_cut(model, classifier, cached: dict[str, np.ndarray], data: Pre
         lambda: ArrayBatches(cached["train"].reshape(-1, *cached["train"].shape[2:]), one_hot(labels, n_classes),
                              config.batch_size, config.seed + 1, weights=weights[labels],
                              photos=len(data.labels["train"]) if config.fine_tune_one_view_per_epoch else None,
-                             transform=style_mixer(config.style_mix_probability, config.seed + 2)),
+                             transform=style_mixer(config.style_mix_probability, config.seed + 2),
+                             mix=batch_mixer(config.mixup_alpha, config.seed + 4)),
         run, echo=echo)

@@ -97,17 +97,18 @@ def keras_classes():
 
     class ArrayBatches(keras.utils.PyDataset):
         """Shuffled arrays (photos or cached activations) as float32 batches with per-sample weights,
-        reshuffled every epoch. transform(batch, indices, epoch) may augment a batch of photos.
+        reshuffled every epoch. transform(batch, indices, epoch) may augment a batch of photos;
+        mix(batch, labels, weights, indices, epoch) may then mix its rows, labels and weights (trashure.training.mixup).
 
         photos: when inputs are the views of n photos stacked view by view (view v of photo i at row
         v * n + i), each epoch shows every photo once, through one of its views drawn at random (as an
         exact epoch shows every photo once, freshly augmented), rather than every row."""
 
         def __init__(self, inputs, labels, batch_size, seed=None, shuffle=True, weights=None, transform=None,
-                     photos: int | None = None):
+                     photos: int | None = None, mix=None):
             super().__init__()
             self.inputs, self.labels, self.batch_size = inputs, labels, batch_size
-            self.weights, self.transform = weights, transform
+            self.weights, self.transform, self.mix = weights, transform, mix
             self.rng = np.random.default_rng(seed)
             self.shuffle, self.epoch = shuffle, 0
             if photos is not None and (photos < 1 or len(inputs) % photos):
@@ -130,10 +131,13 @@ def keras_classes():
             batch = self.inputs[idx]
             if self.transform is not None:
                 batch = self.transform(batch, idx, self.epoch)
-            batch = batch.astype(np.float32)
-            if self.weights is None:
-                return batch, self.labels[idx]
-            return batch, self.labels[idx], self.weights[idx]
+            batch, labels = batch.astype(np.float32), self.labels[idx]
+            weights = None if self.weights is None else self.weights[idx]
+            if self.mix is not None:
+                batch, labels, weights = self.mix(batch, labels, weights, idx, self.epoch)
+            if weights is None:
+                return batch, labels
+            return batch, labels, weights
 
         def on_epoch_end(self):
             self.epoch += 1
