@@ -22,8 +22,8 @@ from trashure.training.keras_parts import (FINE_TUNE_STAGE, Echo, averaged_note,
                                            early_stopping, keras_classes, one_hot, phase, progress_printer,
                                            run_second_stage)
 from trashure.training.distribute import WorkerRole
-from trashure.training.prepared import PreparedData
 from trashure.training.mixup import batch_mixer
+from trashure.training.prepared import PreparedData
 from trashure.training.style_mix import style_mixer
 from trashure.training.views import (all_board_masks, balanced_paste_scale, extract, frozen_runner, offline_settings,
                                      paste_pools)
