@@ -189,9 +189,9 @@ def test_the_labelled_object_is_pasted_over_its_distractors(monkeypatch):
     pasted = []
     original = offline_augment._paste
 
-    def recording(image, alpha, background, rng, scale_range):
+    def recording(image, alpha, background, rng, scale_range, widen=1.0):
         pasted.append("clutter" if image is clutter[0] else "object")
-        return original(image, alpha, background, rng, scale_range)
+        return original(image, alpha, background, rng, scale_range, widen)
 
     monkeypatch.setattr(offline_augment, "_paste", recording)
     settings = OfflineAugment(paste_probability=1.0, photo_noise=False, distractor_probability=1.0)
@@ -450,3 +450,39 @@ def test_the_smallest_paste_is_a_setting_of_the_views():
         return sides
 
     assert min(object_sides(0.05)) < 0.12 * 224 <= min(object_sides(0.12)) + 8
+
+
+def _box_aspect(alpha: np.ndarray) -> float:
+    ys, xs = np.nonzero(alpha > 0.5)
+    return (xs.max() - xs.min() + 1) / (ys.max() - ys.min() + 1)
+
+
+def test_paste_widen_widens_the_pasted_object_and_leaves_the_default_draws_alone():
+    """A disc looks the same at any rotation, so only the widening changes its box's width to height."""
+    size = 224
+    y, x = np.mgrid[0:size, 0:size]
+    disc = (((x - 112) / 50) ** 2 + ((y - 112) / 50) ** 2 < 1).astype(np.float32)
+    photo = np.full((size, size, 3), 60, np.uint8)
+    background = np.full((size, size, 3), 200, np.float32)
+    as_cut = [_box_aspect(_paste(photo, disc, background, np.random.default_rng(s), (0.5, 0.5))[1]) for s in range(20)]
+    widened = [_box_aspect(_paste(photo, disc, background, np.random.default_rng(s), (0.5, 0.5), 16 / 9)[1])
+               for s in range(20)]
+    assert all(abs(a - 1) < 0.1 for a in as_cut)
+    assert min(widened) > 0.9 and max(widened) < 16 / 9 + 0.1 and np.mean(widened) > 1.2
+    # widen 1 draws nothing more: the same view as a recipe without the option
+    plain = _paste(photo, disc, background, np.random.default_rng(7), (0.5, 0.5))[0]
+    np.testing.assert_array_equal(plain, _paste(photo, disc, background, np.random.default_rng(7), (0.5, 0.5), 1.0)[0])
+
+
+def test_paste_widen_is_bounded_and_part_of_the_cached_views_key():
+    import pytest
+
+    from trashure.config import TrainConfig
+    from trashure.features import VIEW_SETTINGS
+    from trashure.training.views import offline_settings
+
+    for bad in (0.9, 3.5):
+        with pytest.raises(ValueError, match="paste_widen"):
+            TrainConfig(paste_widen=bad)
+    assert TrainConfig().paste_widen == 1.0 and "paste_widen" in VIEW_SETTINGS
+    assert offline_settings(TrainConfig(paste_widen=1.5)).paste_widen == 1.5

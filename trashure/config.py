@@ -94,6 +94,9 @@ class TrainConfig:
     # The smallest a pasted object's longer side may be, as a part of the frame (sizes drawn log-uniformly up to
     # 0.9); 0.05 lost 1.25 points across sources on five paired seeds, mixed4's small cans among them
     paste_min_scale: float = 0.12
+    # The pasted object widened by up to this factor (log-uniform; trashure.offline_augment): board photos are
+    # landscape, so squashed to a square their objects are narrower than a portrait photo's; 1: as cut.
+    paste_widen: float = 1.0
     scene_probability: float = 0.0  # a pasted object lands on a training photo of `other` (not a generated background)
     texture_probability: float = 0.0  # ... or, instead of a generated background, on a photographed surface
     textures: str = ""  # the folder of those surfaces' photos; "": the package's own (trashure/assets/surfaces)
@@ -186,6 +189,8 @@ class TrainConfig:
                   "amplitude_mix_probability")
         if not 0.02 <= self.paste_min_scale <= 0.9:
             raise ValueError("paste_min_scale must be between 0.02 and 0.9 (a part of the frame)")
+        if not 1 <= self.paste_widen <= 3:
+            raise ValueError("paste_widen must be between 1 (as cut) and 3")
         if not all(0 <= getattr(self, name) <= 1 for name in shares):
             raise ValueError(f"{', '.join(shares[:-1])} and {shares[-1]} must be between 0 and 1")
         if not 0 <= self.mixup_alpha <= 10:

@@ -39,6 +39,11 @@ class OfflineAugment:
     # The pasted object's longer side as a part of the frame, drawn log-uniformly: everyday photos show
     # litter small on a floor as often as close up.
     scale_range: tuple[float, float] = (0.12, 0.9)
+    # The pasted object widened by a factor drawn log-uniformly from 1 to this: a board photo is landscape
+    # (trashnet4's 512x384), so squashing it to a square narrows its object to 3/4 of its width, where a
+    # portrait photo's (mixed4's, many phones') is widened by 4/3; up to 16/9 the paste looks as if taken
+    # either way round. 1: as cut.
+    paste_widen: float = 1.0
     scene_probability: float = 0.0  # a paste goes onto a training photo of `other` rather than a generated one
     # A paste that would go onto a generated background goes onto a photographed surface instead (see
     # trashure.backgrounds.texture_background)
@@ -132,7 +137,7 @@ def paste_on_background(image: np.ndarray, alpha: np.ndarray, background: np.nda
 
 
 def _paste(image: np.ndarray, alpha: np.ndarray, background: np.ndarray, rng: np.random.Generator,
-           scale_range: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+           scale_range: tuple[float, float], widen: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """paste_on_background's picture and the pasted object's alpha (h, w) in it."""
     size = background.shape[0]
     ys, xs = np.nonzero(alpha > 0.05)
@@ -140,6 +145,9 @@ def _paste(image: np.ndarray, alpha: np.ndarray, background: np.ndarray, rng: np
     rgba = np.dstack([image[y0:y1, x0:x1], (alpha[y0:y1, x0:x1] * 255).astype(np.uint8)])
     # Any angle: litter lies on the floor every way round, not only as it stood on the board.
     obj = Image.fromarray(rgba, "RGBA").rotate(float(rng.uniform(-180, 180)), Image.BILINEAR, expand=True)
+    if widen > 1:  # drawn only when asked for, so that the views of a recipe without it stay the same draws
+        factor = float(np.exp(rng.uniform(0, np.log(widen))))
+        obj = obj.resize((max(1, round(obj.size[0] * factor)), obj.size[1]), Image.BILINEAR)
     longest = max(obj.size)
     target = max(8, int(np.exp(rng.uniform(*np.log(scale_range))) * size))
     obj = obj.resize((max(1, obj.size[0] * target // longest), max(1, obj.size[1] * target // longest)),
@@ -258,7 +266,7 @@ def augment_view(image: np.ndarray, settings: OfflineAugment, rng: np.random.Gen
         # Drawn only when asked for, so that the views of a recipe without distractors stay the same draws.
         if distractors and settings.distractor_probability > 0 and rng.random() < settings.distractor_probability:
             background = with_distractors(background, distractors, rng, settings.distractor_scale)
-        out, where = _paste(image, alpha, background, rng, settings.scale_range)
+        out, where = _paste(image, alpha, background, rng, settings.scale_range, settings.paste_widen)
         pasted = True
     # Drawn only when asked for, so that the views of a recipe without framed pastes stay the same draws.
     elif alpha is None and settings.paste_probability > 0 and settings.frame_paste_probability > 0 and (

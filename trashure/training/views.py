@@ -32,6 +32,7 @@ def offline_settings(config: TrainConfig) -> OfflineAugment:
         load_textures(config.textures)  # a wrong folder fails now, not in a worker thread minutes later
     return OfflineAugment(paste_probability=config.paste_probability, photo_noise=config.photo_noise,
                           scale_range=(config.paste_min_scale, OfflineAugment.scale_range[1]),
+                          paste_widen=config.paste_widen,
                           scene_probability=config.scene_probability,
                           texture_probability=config.texture_probability, textures=config.textures,
                           frame_paste_probability=config.frame_paste_probability,
