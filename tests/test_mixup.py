@@ -86,6 +86,6 @@ def test_the_fine_tuning_stage_mixes_its_batches_when_asked(monkeypatch):
     cached = {"train": np.stack([batch()[0], batch(seed=1)[0]]), "val": batch(2)[0][None]}
     for alpha, expect_mixed in ((0.0, False), (0.2, True)):
         fast.fine_tune_on_cut(None, None, cached, Data(), TrainConfig(mixup_alpha=alpha, batch_size=8), None,
-                              lambda *a: None, [], np.ones(4, np.float32))
+                              lambda *a: None, [], np.ones(len(Data.labels["train"]), np.float32))  # a weight a photo
         labels = captured["batches"][0][1]
         assert (not np.allclose(labels, np.round(labels))) == expect_mixed  # soft labels only when mixed

@@ -8,7 +8,7 @@ from trashure.config import TrainConfig
 from trashure.data import scan_dataset, scan_sources, split_dataset
 from trashure.errors import DatasetError
 from trashure.evaluation import metrics_per_source, wilson_interval
-from trashure.training.keras_parts import class_weights
+from trashure.training.keras_parts import class_weights, photo_weights
 from trashure.training.prepared import prepare_data
 
 
@@ -79,6 +79,21 @@ def test_balanced_class_weights_give_every_class_the_same_total():
     totals = [w[c] * (labels == c).sum() for c in range(3)]
     assert np.allclose(totals, totals[0]) and w[3] == 0
     assert np.all(class_weights(labels, 4, "none") == 1)
+
+
+def test_weights_balanced_by_source_share_each_class_by_the_square_root_of_its_sources_photos():
+    # cans from two folders (10 and 40 photos), bottles from one: like trashnet4's cans beside cans-web's
+    labels = np.array([0] * 10 + [0] * 40 + [1] * 30)
+    sources = np.array(["board"] * 10 + ["web"] * 40 + ["board"] * 30)
+    w = photo_weights(labels, sources, 2, "balanced_by_source")
+    board_cans, web_cans, bottles = w[labels == 0][:10].sum(), w[labels == 0][10:].sum(), w[labels == 1].sum()
+    assert np.isclose(web_cans / board_cans, 2.0)  # sqrt(40 / 10), not 4 as by photo count
+    assert np.isclose(board_cans + web_cans, bottles)
+    assert np.isclose(w.sum(), len(labels))  # the same total as "balanced": only the shares move
+    assert np.allclose(photo_weights(labels, sources, 2, "balanced"), class_weights(labels, 2, "balanced")[labels])
+    one_source = np.array(["board"] * len(labels))  # one folder: nothing to balance, the same as "balanced"
+    assert np.allclose(photo_weights(labels, one_source, 2, "balanced_by_source"),
+                       photo_weights(labels, one_source, 2, "balanced"))
 
 
 def test_metrics_per_source_and_wilson_interval():

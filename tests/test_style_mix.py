@@ -89,7 +89,7 @@ def test_the_fast_fine_tuning_stage_feeds_its_batches_through_the_style_mixer(mo
     monkeypatch.setattr(model_module, "unfreeze_top", lambda model, blocks: [])
     monkeypatch.setattr(model_module, "compile_model", lambda *a, **k: None)
     fast.fine_tune_on_cut(None, None, cached, Data(), config, None, lambda *a: None, [],
-                          np.ones(4, np.float32))
+                          np.ones(len(Data.labels["train"]), np.float32))  # a weight a photo
     batch = captured["batches"][0][0]
     assert asked == [1.0]  # the config's share
     rows = captured["batches"].order[:6]

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from trashure.config import CLASSES, DEFAULT_MODEL_PATH, MODELS_DIR, TrainConfig, default_runs_dir
+from trashure.config import CLASS_WEIGHTINGS, CLASSES, DEFAULT_MODEL_PATH, MODELS_DIR, TrainConfig, default_runs_dir
 from trashure.errors import TrashureError
 
 
@@ -402,7 +402,7 @@ def _add_train_command(sub: argparse._SubParsersAction) -> None:
                    help="share of those pastes that go onto a photographed floor, paving, wall or lawn")
     p.add_argument("--grayscale-probability", type=float,
                    help="share of augmented views turned grey (with the camera noise)")
-    p.add_argument("--class-weighting", choices=["balanced", "none"])
+    p.add_argument("--class-weighting", choices=CLASS_WEIGHTINGS)
     p.add_argument("--fine-tune-blocks", type=int, help="top MobileNetV2 blocks to unfreeze in stage 2 (0: none)")
     p.add_argument("--fine-tune-epochs", type=int)
     p.add_argument("--fine-tune-learning-rate", type=float)

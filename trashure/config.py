@@ -10,6 +10,7 @@ from typing import Any
 
 CLASSES: tuple[str, ...] = ("can", "glass_bottle", "other", "plastic_bottle")
 IMAGE_SIZE: int = 224
+CLASS_WEIGHTINGS: tuple[str, ...] = ("balanced", "balanced_by_source", "none")
 # The one list of photo types, for training, inspection, predict and the upload control: what Pillow
 # decodes here (animated GIF/WebP: the first frame). HEIC is not among them: convert it to JPEG first.
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff",
@@ -117,7 +118,9 @@ class TrainConfig:
     # style mixing: the object's shape kept, its colours and texture another surface's); off: 0.5 lost 1.1
     # points across sources on five paired seeds (docs/experiments.md)
     amplitude_mix_probability: float = 0.0
-    class_weighting: str = "balanced"  # "balanced": every class weighs the same in the loss; "none"
+    # "balanced": every class weighs the same in the loss; "balanced_by_source": the same, each class's weight
+    # shared by the source folders that have it, by the square root of their photos of it; "none"
+    class_weighting: str = "balanced"
     # Validation photos seen also through this many augmented views (the same augmentation as training),
     # so that early stopping and the fine-tuning stage are judged on photos unlike the board, not only
     # on clean photos of the training sources.
@@ -209,8 +212,9 @@ class TrainConfig:
             raise ValueError(f"strategy must be default, mirrored or multiworker, not {self.strategy!r}")
         if self.fine_tune_keep not in ("unless_worse", "if_better"):
             raise ValueError(f"fine_tune_keep must be 'unless_worse' or 'if_better', not {self.fine_tune_keep!r}")
-        if self.class_weighting not in ("balanced", "none"):
-            raise ValueError(f"class_weighting must be 'balanced' or 'none', not {self.class_weighting!r}")
+        if self.class_weighting not in CLASS_WEIGHTINGS:
+            raise ValueError(f"class_weighting must be one of {', '.join(CLASS_WEIGHTINGS)}, "
+                             f"not {self.class_weighting!r}")
         if not 0 <= self.glimpse_side <= 1:
             raise ValueError("glimpse_side must be between 0 (no close-up) and 1")
         if not 0 <= self.fine_tune_blocks <= MAX_FINE_TUNE_BLOCKS:

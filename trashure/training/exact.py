@@ -17,7 +17,7 @@ import numpy as np
 
 from trashure.config import TrainConfig
 from trashure.runs import Run
-from trashure.training.keras_parts import (FINE_TUNE_STAGE, Echo, TrainingCancelled, averaged_note, class_weights,
+from trashure.training.keras_parts import (FINE_TUNE_STAGE, Echo, TrainingCancelled, averaged_note, photo_weights,
                                            early_stopping, keras_classes, one_hot, phase, run_second_stage,
                                            save_model_atomic)
 from trashure.training.prepared import PreparedData
@@ -100,7 +100,7 @@ def train_exact(model, data: PreparedData, config: TrainConfig, run: Run | None,
     x = build_augmenter(config)(image) if config.augments else image
     trainer = keras.Model(image, model(x), name="trainer")  # shares the model's layers and weights
     compile_model(trainer, config.learning_rate)
-    weights = class_weights(data.labels["train"], n_classes, config.class_weighting)
+    weights = photo_weights(data.labels["train"], data.sources("train"), n_classes, config.class_weighting)
     use_weights = config.class_weighting != "none"
     train_images = _in_memory_if_small(data.images["train"])
     transform = _offline_transform(train_images, config, data.labels["train"], data.dataset.classes)
@@ -108,7 +108,7 @@ def train_exact(model, data: PreparedData, config: TrainConfig, run: Run | None,
     def batches(seed: int):
         labels = data.labels["train"]
         return ArrayBatches(train_images, one_hot(labels, n_classes), config.batch_size, seed,
-                            weights=weights[labels] if use_weights else None, transform=transform)
+                            weights=weights if use_weights else None, transform=transform)
 
     val_images = validation_images(data, config)
     val_labels = one_hot(np.tile(data.labels["val"], len(val_images) // max(len(data.labels["val"]), 1)), n_classes)

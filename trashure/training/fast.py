@@ -18,7 +18,7 @@ import numpy as np
 
 from trashure.config import TrainConfig
 from trashure.runs import Run
-from trashure.training.keras_parts import (FINE_TUNE_STAGE, Echo, averaged_note, check_cancel, class_weights,
+from trashure.training.keras_parts import (FINE_TUNE_STAGE, Echo, averaged_note, check_cancel, photo_weights,
                                            early_stopping, keras_classes, one_hot, phase, progress_printer,
                                            run_second_stage)
 from trashure.training.distribute import WorkerRole
@@ -194,7 +194,7 @@ def train_fast(model, data: PreparedData, config: TrainConfig, run: Run | None, 
 
     t0 = time.time()
     phase(run, echo, "training", f"training the head for up to {config.epochs} epochs")
-    weights = class_weights(data.labels["train"], n_classes, config.class_weighting)
+    weights = photo_weights(data.labels["train"], data.sources("train"), n_classes, config.class_weighting)
     n_views = pooled["train"].shape[0]
     labels = np.tile(data.labels["train"], n_views)
     val = (pooled["val"], one_hot(validation_labels(data, pooled["val"]), n_classes))
@@ -203,7 +203,7 @@ def train_fast(model, data: PreparedData, config: TrainConfig, run: Run | None, 
     stopper, checkpoint = early_stopping(config), ValAccuracyCheckpoint()
     # Every epoch shows every cached view of every training photo once, in a fresh random order.
     head.fit(ArrayBatches(pooled["train"].reshape(-1, pooled["train"].shape[-1]), one_hot(labels, n_classes),
-                          config.batch_size, config.seed, weights=weights[labels],
+                          config.batch_size, config.seed, weights=np.tile(weights, n_views),
                           mix=batch_mixer(config.mixup_alpha, config.seed + 3)),
              validation_data=val, epochs=config.epochs, verbose=0, shuffle=False,
              callbacks=[stopper, checkpoint, RunCallback(run, config.max_epochs, echo, history)])
@@ -227,7 +227,8 @@ def train_fast(model, data: PreparedData, config: TrainConfig, run: Run | None, 
 
 def fine_tune_on_cut(model, classifier, cached: dict[str, np.ndarray], data: PreparedData, config: TrainConfig,
                      run: Run | None, echo: Echo, history: list, weights: np.ndarray) -> dict[str, Any]:
-    """Stage 2: the top blocks and the head train on the cached activations at the cut."""
+    """Stage 2: the top blocks and the head train on the cached activations at the cut. weights: each training
+    photo's loss weight (photo_weights), the same for each of its views."""
     from trashure.model import compile_model, unfreeze_top
 
     ArrayBatches, RunCallback, _ = keras_classes()
@@ -243,7 +244,7 @@ def fine_tune_on_cut(model, classifier, cached: dict[str, np.ndarray], data: Pre
     return run_second_stage(
         model, classifier, val, config, history, RunCallback(run, config.max_epochs, echo, history, FINE_TUNE_STAGE),
         lambda: ArrayBatches(cached["train"].reshape(-1, *cached["train"].shape[2:]), one_hot(labels, n_classes),
-                             config.batch_size, config.seed + 1, weights=weights[labels],
+                             config.batch_size, config.seed + 1, weights=np.tile(weights, n_views),
                              photos=len(data.labels["train"]) if config.fine_tune_one_view_per_epoch else None,
                              transform=style_mixer(config.style_mix_probability, config.seed + 2),
                              mix=batch_mixer(config.mixup_alpha, config.seed + 4)),

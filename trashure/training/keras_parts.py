@@ -43,6 +43,26 @@ def class_weights(labels: np.ndarray, n_classes: int, how: str) -> np.ndarray:
     return weights.astype(np.float32)
 
 
+def photo_weights(labels: np.ndarray, sources: np.ndarray, n_classes: int, how: str) -> np.ndarray:
+    """Each training photo's loss weight. 'balanced' and 'none' are class_weights' per photo.
+    'balanced_by_source' keeps every class's total weight as 'balanced' does and shares it between the source
+    folders that have the class in proportion to the square root of their photos of it, so that a large folder
+    of one kind of photo (cans-web's product shots of cans) weighs less against the other sources' photos of
+    that class, as domain-balanced batches do in domain generalisation (Gulrajani & Lopez-Paz, 2021). Not
+    equal shares: a folder with a single photo of a class would carry a third of that class."""
+    if how != "balanced_by_source":
+        return class_weights(labels, n_classes, how)[labels]
+    weights = np.zeros(len(labels))
+    present = np.unique(labels)
+    for label in present:
+        in_class = labels == label
+        names, counts = np.unique(sources[in_class], return_counts=True)
+        shares = np.sqrt(counts) / np.sqrt(counts).sum()
+        per_photo = dict(zip(names, len(labels) / len(present) * shares / counts))
+        weights[in_class] = [per_photo[name] for name in sources[in_class]]
+    return weights.astype(np.float32)
+
+
 def phase(run: Run | None, echo: Echo, name: str, message: str) -> None:
     echo(message)
     if run is not None:
