@@ -6,7 +6,7 @@ import streamlit as st
 
 from pages.common import use_app_navigation
 from trashure import access, charts, settings
-from trashure.config import TrainConfig
+from trashure.config import CLASS_WEIGHTINGS, TrainConfig
 from trashure.errors import TrashureError
 from trashure.launcher import cancel_run, current_run, start_run
 from trashure.runs import best_val_accuracy, elapsed_seconds, get_run, list_runs, remaining_seconds
@@ -31,8 +31,12 @@ def split_ui(col, defaults: TrainConfig) -> dict:
     """Batch size, seed, class weights, devices and the split."""
     batch_size = col.number_input("Batch size", 1, 512, defaults.batch_size)
     seed = col.number_input("Seed (split and training)", 0, 2**31 - 1, defaults.seed)
-    balanced = col.checkbox("Balanced classes", defaults.class_weighting == "balanced",
-                            help="Every class weighs the same in the loss (the merged data is far from balanced).")
+    weighting = col.selectbox(
+        "Class weights", CLASS_WEIGHTINGS, CLASS_WEIGHTINGS.index(defaults.class_weighting),
+        help="balanced: every class weighs the same in the loss (the merged data is far from balanced). "
+             "balanced_by_source: the same, and within a class each data folder's share goes with the square root "
+             "of its photos of it, so that one large folder does not teach the whole class. none: every photo "
+             "weighs one.")
     strategy = col.selectbox(
         "Devices (tf.distribute)", ["default", "mirrored"],
         help="default: one device. mirrored: every GPU of this machine, a global batch split across them. "
@@ -43,7 +47,7 @@ def split_ui(col, defaults: TrainConfig) -> dict:
                                      "shot again) stay in one part of the split, so the test never holds a copy of "
                                      "a training photo.")
     return {"batch_size": int(batch_size), "seed": int(seed), "strategy": strategy,
-            "class_weighting": "balanced" if balanced else "none", "leakage_safe_split": leakage_safe}
+            "class_weighting": weighting, "leakage_safe_split": leakage_safe}
 
 
 def augmentation_ui(col, defaults: TrainConfig) -> dict:

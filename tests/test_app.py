@@ -212,10 +212,11 @@ def test_train_form_sends_each_widget_to_its_config_field(studio, monkeypatch):
     next(s for s in at.slider if "photographed surfaces" in s.label).set_value(0.3)
     number["Fine-tune: patience"].set_value(2)
     next(c for c in at.checkbox if c.label == "Look twice: mirrored too").uncheck()
+    next(s for s in at.selectbox if s.label == "Class weights").select("none")
     next(b for b in at.button if "Start training" in b.label).click().run()
     assert not at.exception
     assert started[-1] == TrainConfig(epochs=7, batch_size=16, grayscale_probability=0.5, texture_probability=0.3,
-                                      fine_tune_patience=2, glimpse_mirror=False)
+                                      fine_tune_patience=2, glimpse_mirror=False, class_weighting="none")
 
 
 def test_results_page_shows_the_shipped_model(studio):
