@@ -30,6 +30,10 @@ from keras import layers, ops
 GLIMPSE_LAYER = "glimpse"
 MIRROR_LAYER = "mirror"
 TIE = 1 / 64  # cells whose score is this close to the best share the centre
+# A centre is the mean of n <= 49 tied cells, so twice it is either exactly half-way between two rows of the
+# table or at least 1/98 from half-way; this slack lets every runtime call exactly half-way half-way, where the
+# roundings of its own sums would otherwise pick one neighbour in Keras and the other in TFLite.
+HALF_WAY_SLACK = 1e-3
 BACKGROUND_CLASS = "other"
 
 
@@ -79,7 +83,8 @@ class GlimpseCrop(layers.Layer):
         """(b, out, size): the table's row of the half-cell nearest a centre in cells (exact for a single cell
         and for two or three tied neighbours; a blend of crops would be a double exposure)."""
         positions = ops.arange(table.shape[0], dtype="float32")
-        near = ops.cast(ops.less_equal(ops.abs(ops.expand_dims(2.0 * centre, 1) - positions), 0.5), "float32")
+        distance = ops.abs(ops.expand_dims(2.0 * centre, 1) - positions)
+        near = ops.cast(ops.less_equal(distance, 0.5 + HALF_WAY_SLACK), "float32")
         pick = near / ops.sum(near, axis=1, keepdims=True)  # exactly half-way: both neighbours, equally
         return ops.reshape(ops.matmul(pick, table), (-1, self.output_size, size))
 
