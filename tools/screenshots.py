@@ -48,7 +48,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as state_dir:
         state = Path(state_dir)
         env = {"TRASHURE_RUNS": str(state / "runs"), "TRASHURE_DATA": str(args.data.resolve()), "TRASHURE_MODEL": ""}
-        photo = next(p for p in sorted(args.data.rglob("*.jpg")))
+        photo = min(args.data.rglob("*.jpg"), default=None)  # the Camera tab's fake stream
+        if photo is None:
+            print(f"no .jpg photo under {args.data} for the fake camera", file=sys.stderr)
+            return 2
         with streamlit_server(state, env) as url, chromium(fake_camera_stream(photo, state / "cam.y4m")) as browser:
             for name in names:
                 page = new_page(browser, url)
