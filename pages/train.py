@@ -14,17 +14,22 @@ from trashure.runs import best_val_accuracy, elapsed_seconds, get_run, list_runs
 use_app_navigation()
 
 
+def mode_ui() -> str:
+    """fast or exact. Outside the form, so that the form below shows the chosen mode's own defaults."""
+    return st.radio("Mode", ["fast", "exact"], horizontal=True,
+                    help="fast: Trashure's recipe; the frozen base runs once per cached view (minutes). "
+                         "exact: the reference notebook verbatim, every epoch through the whole model (much "
+                         "slower); the form then starts from the notebook's settings, and any option you switch "
+                         "on is trained the exact way.")
+
+
 def recipe_ui(col, defaults: TrainConfig) -> dict:
-    """Mode, epochs, patience and learning rate: the frozen stage's settings."""
-    mode = col.radio("Mode", ["fast", "exact"], horizontal=True,
-                     help="fast: Trashure's recipe; the frozen base runs once per cached view (minutes). "
-                          "exact: the reference notebook verbatim, every epoch through the whole model "
-                          "(much slower; the options below that it lacks are switched off).")
+    """Epochs, patience and learning rate: the frozen stage's settings."""
     epochs = col.number_input("Max epochs", 1, 200, defaults.epochs)
     patience = col.number_input("Early-stopping patience", 0, 50, defaults.patience)
     # step: the default 0.01 would push a rate out of range, which disables the -/+ buttons.
     learning_rate = col.number_input("Learning rate", 1e-6, 1e-1, defaults.learning_rate, 1e-5, format="%.5f")
-    return {"mode": mode, "epochs": int(epochs), "patience": int(patience), "learning_rate": float(learning_rate)}
+    return {"epochs": int(epochs), "patience": int(patience), "learning_rate": float(learning_rate)}
 
 
 def split_ui(col, defaults: TrainConfig) -> dict:
@@ -101,17 +106,17 @@ def fine_tune_ui(col, defaults: TrainConfig) -> dict:
             "glimpse_side": float(glimpse), "glimpse_mirror": mirror}
 
 
-def options_ui() -> TrainConfig | None:
-    """The training form; returns a config when Start is pressed."""
-    defaults = TrainConfig()
-    with st.form("train_options"):
+def options_ui(mode: str) -> TrainConfig | None:
+    """The training form, starting from the mode's recipe; returns a config when Start is pressed."""
+    defaults = TrainConfig.for_mode(mode)
+    with st.form(f"train_options_{mode}"):
         cols = st.columns(4)
         fields = {**recipe_ui(cols[0], defaults), **split_ui(cols[1], defaults),
                   **augmentation_ui(cols[2], defaults), **fine_tune_ui(cols[3], defaults)}
         if not st.form_submit_button("▶ Start training", type="primary"):
             return None
     try:
-        return TrainConfig(**fields)
+        return TrainConfig.for_mode(mode, **fields)
     except ValueError as exc:
         st.error(str(exc))
         return None
@@ -212,7 +217,7 @@ if access.read_only():
     st.info("🔒 Read-only presenter mode: training is switched off on this dashboard (TRASHURE_READ_ONLY).")
     config = None
 else:
-    config = options_ui()
+    config = options_ui(mode_ui())
 if config is not None:
     start_ui(config, data_dirs)
     going = current_run()

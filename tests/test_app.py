@@ -228,6 +228,36 @@ def test_results_page_shows_the_shipped_model(studio):
     assert "(shipped · " in texts(at) and "is the active model" in texts(at)
 
 
+def test_choosing_exact_on_the_train_page_starts_the_notebook_recipe(studio, monkeypatch):
+    """Exact mode is the notebook verbatim: choosing it shows the notebook's settings in the form (no pastes,
+    no fine-tuning, one look, no class weights, batch 32), and Start sends exactly that recipe."""
+    from trashure import launcher
+    from trashure.config import TrainConfig
+    from trashure.errors import TrashureError
+
+    data = make_dataset(studio / "data", per_class=10)
+    monkeypatch.setenv("TRASHURE_DATA", str(data))
+    started = []
+
+    def start_run(config, data_dirs):  # records what Start would launch, starts nothing
+        started.append(config)
+        raise TrashureError("not started in this test")
+
+    monkeypatch.setattr(launcher, "start_run", start_run)
+    at = open_page("pages/train.py")
+    next(r for r in at.radio if r.label == "Mode").set_value("exact").run()
+    number = {n.label: n.value for n in at.number_input}
+    assert number["Fine-tune: top blocks to unfreeze (0: off)"] == 0
+    assert number["Look twice: close-up width (0: off)"] == 0
+    assert number["Batch size"] == TrainConfig.for_mode("exact").batch_size
+    assert next(s for s in at.slider if s.label.startswith("Paste plain-board")).value == 0
+    assert next(s for s in at.selectbox if s.label == "Class weights").value == "none"
+    next(b for b in at.button if "Start training" in b.label).click().run()
+    assert not at.exception
+    assert started[-1] == TrainConfig.for_mode("exact")
+    assert started[-1] != TrainConfig(mode="exact")  # not Trashure's recipe trained the exact way
+
+
 @pytest.mark.slow
 def test_start_on_train_page_runs_a_real_training_and_it_shows_on_results(studio, monkeypatch):
     data = make_dataset(studio / "data", per_class=10)
