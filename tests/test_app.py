@@ -207,7 +207,7 @@ def test_train_form_sends_each_widget_to_its_config_field(studio, monkeypatch):
     assert started[-1] == TrainConfig()
     number = {n.label: n for n in at.number_input}
     number["Max epochs"].set_value(7)
-    number["Batch size"].set_value(16)
+    number["Batch size"].set_value(24)
     next(s for s in at.slider if s.label.startswith("Grey views")).set_value(0.5)
     next(s for s in at.slider if "photographed surfaces" in s.label).set_value(0.3)
     number["Fine-tune: patience"].set_value(2)
@@ -215,7 +215,7 @@ def test_train_form_sends_each_widget_to_its_config_field(studio, monkeypatch):
     next(s for s in at.selectbox if s.label == "Class weights").select("none")
     next(b for b in at.button if "Start training" in b.label).click().run()
     assert not at.exception
-    assert started[-1] == TrainConfig(epochs=7, batch_size=16, grayscale_probability=0.5, texture_probability=0.3,
+    assert started[-1] == TrainConfig(epochs=7, batch_size=24, grayscale_probability=0.5, texture_probability=0.3,
                                       fine_tune_patience=2, glimpse_mirror=False, class_weighting="none")
 
 

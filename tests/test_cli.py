@@ -126,7 +126,8 @@ def test_exact_mode_is_the_reference_recipe_unless_told_otherwise():
     exact = TrainConfig.for_mode("exact")
     assert (exact.paste_probability, exact.photo_noise, exact.class_weighting, exact.fine_tune_blocks,
             exact.validation_views) == (0.0, False, "none", 0, 0)
-    assert (exact.learning_rate, exact.epochs, exact.patience) == (1e-4, 20, 3)
+    assert (exact.learning_rate, exact.epochs, exact.patience, exact.batch_size) == (1e-4, 20, 3, 32)
+    assert TrainConfig().batch_size != exact.batch_size  # Trashure's recipe trains in smaller batches
     assert TrainConfig.for_mode("exact", fine_tune_blocks=2).fine_tunes
     # A config saved before these options existed reads as trained without them.
     assert TrainConfig.from_dict({"mode": "fast", "epochs": 5}).fine_tune_blocks == 0
