@@ -186,22 +186,30 @@ def test_a_second_start_while_a_run_is_going_on_is_refused(studio, monkeypatch):
     assert [r.id for r in list_runs(studio / "runs")] == [going.id]
 
 
-def test_train_form_sends_each_widget_to_its_config_field(studio, monkeypatch):
-    """The Train form's four columns build one TrainConfig: untouched, the recipe's defaults; a value changed
-    in each column lands in its own field."""
+def recorded_starts(studio, monkeypatch) -> list:
+    """A data folder for the Train page, and its Start button wired to record the config it would launch
+    (starting nothing): the list it appends to."""
     from trashure import launcher
-    from trashure.config import TrainConfig
     from trashure.errors import TrashureError
 
     data = make_dataset(studio / "data", per_class=10)
     monkeypatch.setenv("TRASHURE_DATA", str(data))
     started = []
 
-    def start_run(config, data_dirs):  # records what Start would launch, starts nothing
+    def start_run(config, data_dirs):
         started.append(config)
         raise TrashureError("not started in this test")
 
     monkeypatch.setattr(launcher, "start_run", start_run)
+    return started
+
+
+def test_train_form_sends_each_widget_to_its_config_field(studio, monkeypatch):
+    """The Train form's four columns build one TrainConfig: untouched, the recipe's defaults; a value changed
+    in each column lands in its own field."""
+    from trashure.config import TrainConfig
+
+    started = recorded_starts(studio, monkeypatch)
     at = open_page("pages/train.py")
     next(b for b in at.button if "Start training" in b.label).click().run()
     assert started[-1] == TrainConfig()
@@ -231,19 +239,9 @@ def test_results_page_shows_the_shipped_model(studio):
 def test_choosing_exact_on_the_train_page_starts_the_notebook_recipe(studio, monkeypatch):
     """Exact mode is the notebook verbatim: choosing it shows the notebook's settings in the form (no pastes,
     no fine-tuning, one look, no class weights, batch 32), and Start sends exactly that recipe."""
-    from trashure import launcher
     from trashure.config import TrainConfig
-    from trashure.errors import TrashureError
 
-    data = make_dataset(studio / "data", per_class=10)
-    monkeypatch.setenv("TRASHURE_DATA", str(data))
-    started = []
-
-    def start_run(config, data_dirs):  # records what Start would launch, starts nothing
-        started.append(config)
-        raise TrashureError("not started in this test")
-
-    monkeypatch.setattr(launcher, "start_run", start_run)
+    started = recorded_starts(studio, monkeypatch)
     at = open_page("pages/train.py")
     next(r for r in at.radio if r.label == "Mode").set_value("exact").run()
     number = {n.label: n.value for n in at.number_input}
