@@ -31,7 +31,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cross_source import SHARED, in_source  # noqa: E402
+from cross_source import SHARED, held_out_photos, in_source  # noqa: E402
 
 from trashure.config import CLASSES, TrainConfig  # noqa: E402
 
@@ -218,8 +218,6 @@ def in_domain(seeds: list[int], cache: Path) -> dict:
 
 
 def main() -> int:
-    from trashure.data import decode_dataset, scan_sources
-
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", help="split seeds (default 42,0,1,2,3; with --in-domain 42,0,1,2)")
     parser.add_argument("--in-domain", action="store_true", help="the training sources' own validation and "
@@ -240,10 +238,7 @@ def main() -> int:
     if not all(d.is_dir() for d in DATA):
         print("no ../shared/data/trashnet4 and mixed4 beside the repo", file=sys.stderr)
         return 2
-    held = scan_sources(DATA, list(CLASSES))
-    held.records = [r for r in held.records if in_source(r, "mixed4")]
-    labels = np.array([r.label for r in held.records])
-    photos = decode_dataset(held, 448)
+    _, photos, labels = held_out_photos(DATA, "mixed4", list(CLASSES), 448)
     scored = {seed: {**passes(seed, args.cache, photos), **extra_passes(seed, args.cache, photos)} for seed in seeds}
     table = {name: [round(100 * float(np.mean(combine(scored[s]).argmax(1) == labels)), 2) for s in seeds]
              for name, combine in COMBINATIONS.items()}

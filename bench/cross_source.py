@@ -116,6 +116,15 @@ def report(args: argparse.Namespace, overrides: dict, data_dirs: list[Path], row
     save_rows(args, overrides, rows)
 
 
+def held_out_photos(data_dirs: list[Path], holdout: str, classes, size: int) -> tuple[list[ImageRecord], np.ndarray,
+                                                                                      np.ndarray]:
+    """All of the held-out source's photos that decode, at size x size: (records, pixels, labels)."""
+    held = scan_sources(data_dirs, classes)
+    held.records = [r for r in held.records if in_source(r, holdout)]
+    images = decode_dataset(held, size)
+    return held.records, images, np.array([r.label for r in held.records])
+
+
 def run_fold(data_dirs: list[Path], holdout: str, config: TrainConfig) -> dict:
     from trashure.evaluation import metrics_from_probabilities, predict_arrays
     from trashure.training.prepared import prepare_data
@@ -124,18 +133,16 @@ def run_fold(data_dirs: list[Path], holdout: str, config: TrainConfig) -> dict:
     t0 = time.perf_counter()
     data = prepare_data(data_dirs, config, keep=lambda r: not in_source(r, holdout))
     model, facts = fit(data, config, echo=lambda line: print(f"[{holdout}] {line}", flush=True))
-    held = scan_sources(data_dirs, data.dataset.classes)
-    held.records = [r for r in held.records if in_source(r, holdout)]
-    images = decode_dataset(held, int(model.input_shape[1]))  # 448 for a model that looks twice
+    # 448 for a model that looks twice
+    records, images, labels = held_out_photos(data_dirs, holdout, data.dataset.classes, int(model.input_shape[1]))
     probabilities = predict_arrays(model, images)
-    labels = np.array([r.label for r in held.records])
     m = metrics_from_probabilities(probabilities, labels, data.dataset.classes)
     val = kept_val_accuracy(facts["history"], facts)
     return {"holdout": holdout, "n_train": len(data.split.train), "n_heldout": len(labels),
             "accuracy": m["accuracy"], "ci95": m["accuracy_ci95"], "loss": m["loss"],
             "recall": {c: v["recall"] for c, v in m["per_class"].items() if v["support"]},
             "confusion": m["confusion_matrix"],
-            "recall_by_tag": recall_by_tag(held.records, probabilities, data.dataset.classes),
+            "recall_by_tag": recall_by_tag(records, probabilities, data.dataset.classes),
             "val_accuracy": val, **fine_tune_facts(facts), "wall_s": time.perf_counter() - t0}
 
 

@@ -18,15 +18,16 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cross_source import DEFAULT_DATA, in_source, recipe_bench, report, save_rows  # noqa: E402
+from cross_source import DEFAULT_DATA, held_out_photos, in_source, recipe_bench, report, save_rows  # noqa: E402
 from trashure.config import TrainConfig  # noqa: E402
-from trashure.data import decode_dataset, decode_records, scan_sources  # noqa: E402
+from trashure.data import decode_records  # noqa: E402
 
 
 def interpolated(w0: list[np.ndarray], w1: list[np.ndarray], alpha: float) -> list[np.ndarray]:
@@ -35,7 +36,7 @@ def interpolated(w0: list[np.ndarray], w1: list[np.ndarray], alpha: float) -> li
 
 def run_fold(data_dirs: list[Path], holdout: str, config: TrainConfig, alphas: list[float]) -> dict:
     import trashure.training.fast as fast
-    from trashure.evaluation import predict_arrays
+    from trashure.evaluation import metrics_from_probabilities, predict_arrays
     from trashure.training.prepared import prepare_data
     from trashure.training.run import fit
 
@@ -47,30 +48,24 @@ def run_fold(data_dirs: list[Path], holdout: str, config: TrainConfig, alphas: l
         start["model"], start["weights"] = model, model.get_weights()
         return second_stage(model, *args, **kwargs)
 
-    fast.run_second_stage = keeping_the_start
-    try:
+    with mock.patch.object(fast, "run_second_stage", keeping_the_start):
         data = prepare_data(data_dirs, config, keep=lambda r: not in_source(r, holdout))
         model, facts = fit(data, config, echo=lambda line: print(f"[{holdout} {config.seed}] {line}", flush=True))
-    finally:
-        fast.run_second_stage = second_stage
     if "model" not in start:
         raise SystemExit("this recipe has no fast-mode fine-tuning stage to move along (fine_tune_blocks=0?)")
-    held = scan_sources(data_dirs, data.dataset.classes)
-    held.records = [r for r in held.records if in_source(r, holdout)]
-    size = int(model.input_shape[1])  # 448 for a model that looks twice
-    images, labels = decode_dataset(held, size), np.array([r.label for r in held.records])
+    classes, size = data.dataset.classes, int(model.input_shape[1])  # 448 for a model that looks twice
+    _, images, labels = held_out_photos(data_dirs, holdout, classes, size)
     val_images, val_labels = decode_records(data.split.val, size), data.labels["val"]
     w0, w1 = start["weights"], start["model"].get_weights()
     by_alpha = {}
     for alpha in alphas:
         start["model"].set_weights(interpolated(w0, w1, alpha))
-        predicted, val_predicted = (predict_arrays(model, x).argmax(1) for x in (images, val_images))
-        by_alpha[str(alpha)] = {
-            "accuracy": float(np.mean(predicted == labels)), "val_accuracy": float(np.mean(val_predicted == val_labels)),
-            "recall": {c: float(np.mean(predicted[labels == i] == i))
-                       for i, c in enumerate(data.dataset.classes) if np.any(labels == i)}}
-        print(f"== held out {holdout}, seed {config.seed}, alpha {alpha:g}: {by_alpha[str(alpha)]['accuracy']:.2%} "
-              f"(val {by_alpha[str(alpha)]['val_accuracy']:.2%})", flush=True)
+        m = metrics_from_probabilities(predict_arrays(model, images), labels, classes)
+        val_accuracy = float(np.mean(predict_arrays(model, val_images).argmax(1) == val_labels))
+        by_alpha[str(alpha)] = {"accuracy": m["accuracy"], "val_accuracy": val_accuracy,
+                                "recall": {c: v["recall"] for c, v in m["per_class"].items() if v["support"]}}
+        print(f"== held out {holdout}, seed {config.seed}, alpha {alpha:g}: {m['accuracy']:.2%} "
+              f"(val {val_accuracy:.2%})", flush=True)
     return {"holdout": holdout, "seed": config.seed, "n_heldout": len(labels), "fine_tune_kept": facts.get("fine_tune_kept"),
             "alphas": by_alpha, "wall_s": time.perf_counter() - t0}
 
