@@ -35,6 +35,7 @@ TFLITE_NAME = "model.tflite"
 # shipped model's validation part 100 agree with Keras as well as 200 over three draws, in half the time
 # (bench/int8_calibration.py, docs/experiments.md).
 INT8_CALIBRATION_PHOTOS = 100
+SHARED_SAVED_MODEL = ".savedmodel"  # in the staging folder: what the converted formats are made from
 
 
 class ExportError(TrashureError):
@@ -214,7 +215,7 @@ def export_model(model_path: str | Path, out_dir: str | Path, formats: Sequence[
             folder.mkdir()
             extra = _write_format(fmt, served, folder, staging, card, data_dir, input_scale, classes, model_path)
             _write_common(folder, fmt, classes, input_scale, card, model_path, extra)
-        shutil.rmtree(staging / ".savedmodel-for-tfjs", ignore_errors=True)
+        shutil.rmtree(staging / SHARED_SAVED_MODEL, ignore_errors=True)
         for fmt in formats:
             result.formats[fmt] = _move_into_place(staging, out_dir, fmt)
     except BaseException:
@@ -224,39 +225,45 @@ def export_model(model_path: str | Path, out_dir: str | Path, formats: Sequence[
     return result
 
 
+def _shared_saved_model(served: keras.Model, staging: Path) -> Path:
+    """The served model's SavedModel, exported once per export: the SavedModel, TFLite, int8 and TF.js formats
+    are all converted from it (each export of it takes ~7 s here)."""
+    folder = staging / SHARED_SAVED_MODEL
+    if not folder.exists():
+        export_savedmodel(served, folder)
+    return folder
+
+
 def _write_format(fmt: str, served: keras.Model, folder: Path, staging: Path, card: dict[str, Any], data_dir,
                   input_scale: int, classes: Sequence[str], model_path: Path) -> dict[str, Any]:
     """Write one format's model files into folder; returns what its metadata.json adds to the common fields."""
-    from trashure.litert import to_tflite
+    from trashure.litert import saved_model_to_tflite
 
     if fmt == "keras":
         served.save(folder / MODEL_FILENAME)
         return {}
     if fmt == "savedmodel":
-        export_savedmodel(served, folder / "saved_model")
+        shutil.copytree(_shared_saved_model(served, staging), folder / "saved_model")
         return {"signature": {"name": "serving_default", "tags": ["serve"]}}
     if fmt == "tflite":
-        (folder / TFLITE_NAME).write_bytes(to_tflite(served))
+        (folder / TFLITE_NAME).write_bytes(saved_model_to_tflite(_shared_saved_model(served, staging)))
         return {}
     if fmt == "tflite-int8":
-        return _write_int8(served, folder, card, data_dir, input_scale, classes, model_path)
-    tmp_saved = staging / ".savedmodel-for-tfjs"  # tfjs: converted from a SavedModel, made once
-    if not tmp_saved.exists():
-        export_savedmodel(served, tmp_saved)
-    export_tfjs(tmp_saved, folder)
+        return _write_int8(served, folder, staging, card, data_dir, input_scale, classes, model_path)
+    export_tfjs(_shared_saved_model(served, staging), folder)
     return {"load_with": "tf.loadGraphModel('model.json')"}
 
 
-def _write_int8(served: keras.Model, folder: Path, card: dict[str, Any], data_dir, input_scale: int,
-                classes: Sequence[str], model_path: Path) -> dict[str, Any]:
+def _write_int8(served: keras.Model, folder: Path, staging: Path, card: dict[str, Any], data_dir,
+                input_scale: int, classes: Sequence[str], model_path: Path) -> dict[str, Any]:
     """Full-integer quantisation calibrated on real training photos; uint8 in and out."""
     from trashure.data import data_dirs_list
-    from trashure.litert import to_tflite
+    from trashure.litert import saved_model_to_tflite
 
-    samples = representative_images(card, data_dir)
+    samples = representative_images(card, data_dir)  # first: without the photos there is nothing to convert
     if input_scale == 1:
         samples = samples / 255.0
-    (folder / TFLITE_NAME).write_bytes(to_tflite(served, samples))
+    (folder / TFLITE_NAME).write_bytes(saved_model_to_tflite(_shared_saved_model(served, staging), samples))
     quantization = _int8_io(folder / TFLITE_NAME)
     return {"quantization": quantization,
             "input": {**metadata("tflite-int8", classes, input_scale, card, model_path)["input"],
