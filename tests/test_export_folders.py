@@ -55,3 +55,27 @@ def test_a_format_folder_with_someone_elses_files_is_not_replaced(tmp_path):
     assert (out / "tflite" / "model.tflite").is_file()
     export_model(DEFAULT_MODEL_PATH, out, ["keras"], 255, None, overwrite=True)
     assert not (out / "keras" / "my_notes.txt").exists()
+
+
+def test_the_converted_formats_are_made_from_one_savedmodel_export(tmp_path, monkeypatch):
+    """The SavedModel, TFLite and TF.js formats come from one SavedModel export of the model (each costs ~7 s);
+    the copy in the SavedModel format's folder serves, and the TFLite file is the one a direct conversion makes."""
+    import keras
+
+    from trashure.litert import to_tflite
+    from trashure.prediction import load_model_and_card
+
+    exports = []
+    real = keras.Model.export
+
+    def counted(model, path, *args, **kwargs):
+        exports.append(path)
+        return real(model, path, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "export", counted)
+    result = export_model(DEFAULT_MODEL_PATH, tmp_path / "out", ["savedmodel", "tflite"], 255, None)
+    assert len(exports) == 1 and list(result.formats) == ["savedmodel", "tflite"]
+    assert (tmp_path / "out" / "savedmodel" / "saved_model" / "saved_model.pb").is_file()
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
+    model = load_model_and_card(DEFAULT_MODEL_PATH)[0]
+    assert (tmp_path / "out" / "tflite" / "model.tflite").read_bytes() == to_tflite(model)
