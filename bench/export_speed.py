@@ -6,8 +6,10 @@ SavedModel exported for each of them (the way before), side by side in one run.
 `trashure.export` exports the served model as a SavedModel once per export and converts the SavedModel, TFLite,
 int8 and TF.js formats from it. The other way is reproduced here by making each format export its own copy.
 Both ways export the shipped model to the same formats (int8 calibrated on the shipped model's training part,
-so the real photos must be beside the repo) and each format's seconds are printed with the ratio. The files are
-checked to be the same: the SavedModel's bytes and the TFLite file's, with the int8 file the same size.
+so the real photos must be beside the repo) and each format's seconds are printed with the ratio (the model's
+loading, the same both ways, left out). The files are checked to be the same: the float TFLite file byte for
+byte, the int8 file's size. (A SavedModel's files differ between any two exports of one model, even made the
+same way: its functions and variables get fresh generated names.)
 """
 
 from __future__ import annotations
