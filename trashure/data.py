@@ -19,6 +19,8 @@ from trashure.errors import DatasetError, ImageLoadError
 from trashure.images import load_array
 
 SPLITS = ("train", "val", "test")
+# One data folder or several (merged by class name).
+DataDirs = str | Path | Sequence[str | Path]
 T = TypeVar("T")
 
 
@@ -190,7 +192,7 @@ def _walk_files(folder: Path) -> Iterator[tuple[Path, str | None]]:
     yield from walk(folder)
 
 
-def data_dirs_list(data: str | Path | Sequence[str | Path]) -> list[Path]:
+def data_dirs_list(data: DataDirs) -> list[Path]:
     """One data folder or several, as a list of paths."""
     if isinstance(data, (str, Path)):
         return [Path(data)]
@@ -201,7 +203,7 @@ def source_name(root: Path) -> str:
     return Path(root).expanduser().resolve().name or str(root)
 
 
-def scan_sources(data: str | Path | Sequence[str | Path], classes: Sequence[str] | None = None,
+def scan_sources(data: DataDirs, classes: Sequence[str] | None = None,
                  allow_missing: bool = False) -> Dataset:
     """Several data folders merged by class name; each folder is a source of its own.
 
@@ -387,6 +389,10 @@ class PhotoRows:
     def load(self) -> np.ndarray:
         """Every row at once."""
         return decode_records(self.records, self.size)
+
+
+# Photos as (n, size, size, 3) uint8 pixels: in memory, or rows decoded as they are read.
+Photos = np.ndarray | PhotoRows
 
 
 def _order_key(record: ImageRecord, seed: int) -> str:

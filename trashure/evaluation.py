@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:  # keras and the data module load on first use: importing this module stays cheap
+    import keras
+
+    from trashure.data import DataDirs, ImageRecord, Photos
 
 
 def metrics_from_probabilities(probabilities: np.ndarray, labels: np.ndarray,
@@ -55,7 +61,7 @@ def metrics_per_source(probabilities: np.ndarray, labels: np.ndarray, sources: S
             for s in dict.fromkeys(sources.tolist())}
 
 
-def predict_arrays(model, images, batch_size: int = 32) -> np.ndarray:
+def predict_arrays(model: keras.Model, images: Photos, batch_size: int = 32) -> np.ndarray:
     """Class probabilities of a Keras model for uint8 images (an array, or PhotoRows decoded 256 at a time),
     batch by batch: memory holds one chunk of pixels."""
     if len(images) == 0:
@@ -65,7 +71,7 @@ def predict_arrays(model, images, batch_size: int = 32) -> np.ndarray:
     return np.concatenate(outputs)
 
 
-def prediction_rows(records, probabilities: np.ndarray, classes: Sequence[str]) -> list[dict[str, Any]]:
+def prediction_rows(records: Sequence[ImageRecord], probabilities: np.ndarray, classes: Sequence[str]) -> list[dict[str, Any]]:
     """One row per photo (for the misclassified gallery): file, true, predicted, confidence, probs."""
     rows = []
     for record, probs in zip(records, probabilities):
@@ -76,7 +82,8 @@ def prediction_rows(records, probabilities: np.ndarray, classes: Sequence[str]) 
     return rows
 
 
-def evaluate_folder(model_path, data_dirs, split: str = "test", classes: Sequence[str] | None = None) -> dict[str, Any]:
+def evaluate_folder(model_path: str | Path, data_dirs: DataDirs, split: str = "test",
+                    classes: Sequence[str] | None = None) -> dict[str, Any]:
     """Evaluate a saved model on one data folder or several: their test split (the card's seed and
     fractions, so the same photos as in training) or all photos; overall, per class and per source."""
     from trashure.config import TrainConfig

@@ -29,6 +29,8 @@ from trashure.errors import TrashureError
 if TYPE_CHECKING:  # keras loads lazily: importing this module stays cheap
     import keras
 
+    from trashure.data import DataDirs, ImageRecord
+
 FORMATS = ("keras", "savedmodel", "tflite", "tflite-int8", "tfjs")
 TFLITE_NAME = "model.tflite"
 # Training photos the int8 calibration runs through the model: the low end of TFLite's "~100-500"; on the
@@ -100,7 +102,7 @@ def metadata(fmt: str, classes: Sequence[str], input_scale: int, card: dict[str,
     }
 
 
-def split_part(card: dict[str, Any], data_dir, part: str) -> list:
+def split_part(card: dict[str, Any], data_dir: DataDirs, part: str) -> list[ImageRecord]:
     """The records of one part (train/val/test) of the split the card's model was trained with."""
     from trashure.config import TrainConfig
     from trashure.data import data_dirs_list
@@ -130,7 +132,7 @@ def _load_records(records, size: int) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(images).astype(np.float32), np.array(labels)
 
 
-def representative_images(card: dict[str, Any], data_dir, limit: int = INT8_CALIBRATION_PHOTOS,
+def representative_images(card: dict[str, Any], data_dir: DataDirs, limit: int = INT8_CALIBRATION_PHOTOS,
                           seed: int = 0) -> np.ndarray:
     """Real training photos (the card's split, over every data folder given) for full-integer quantisation:
     `limit` of them, drawn with `seed` (bench/int8_calibration.py measures how many are needed)."""
@@ -143,12 +145,12 @@ def representative_images(card: dict[str, Any], data_dir, limit: int = INT8_CALI
     return _load_records([train[i] for i in rng.permutation(len(train))[:limit]], input_size(card))[0]
 
 
-def part_set(card: dict[str, Any], data_dir, part: str) -> tuple[np.ndarray, np.ndarray]:
+def part_set(card: dict[str, Any], data_dir: DataDirs, part: str) -> tuple[np.ndarray, np.ndarray]:
     """(images 0-255, labels) of one part (train/val/test) of the card's split, at the model's input size."""
     return _load_records(split_part(card, data_dir, part), input_size(card))
 
 
-def test_set(card: dict[str, Any], data_dir) -> tuple[np.ndarray, np.ndarray]:
+def test_set(card: dict[str, Any], data_dir: DataDirs) -> tuple[np.ndarray, np.ndarray]:
     """(images 0-255, labels) of the test part of the card's split: what every format is scored on."""
     return part_set(card, data_dir, "test")
 

@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from trashure.config import BASE_WEIGHTS_PATH, IMAGE_SIZE, default_cache_dir
+from trashure.config import BASE_WEIGHTS_PATH, IMAGE_SIZE, TrainConfig, default_cache_dir
 from trashure.errors import TrashureError
 from trashure.weights import sha256_file
 
@@ -122,7 +122,7 @@ VIEW_SETTINGS = ("seed", "image_size", "augment_flip", "augment_rotation_degrees
                  "amplitude_mix_probability", "validation_views", "val_fraction", "test_fraction")
 
 
-def views_key(photo_shas: dict[str, list[str]], config, blocks: int, weights_path: Path = BASE_WEIGHTS_PATH) -> str:
+def views_key(photo_shas: dict[str, list[str]], config: TrainConfig, blocks: int, weights_path: Path = BASE_WEIGHTS_PATH) -> str:
     """What a fast run's cached views depend on: every photo's bytes in each part, in order, the base
     weights, the cut, TensorFlow's version and the settings that make the views, and nothing else (the
     head's learning rate, epochs or patience do not change them)."""

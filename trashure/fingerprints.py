@@ -22,8 +22,8 @@ import numpy as np
 
 from trashure.config import TrainConfig, default_cache_dir
 from trashure.errors import DatasetError
-from trashure.data import (Dataset, FileProblem, ImageRecord, Split, _map_threads, _order_key, _read, scan_sources,
-                           split_dataset)
+from trashure.data import (DataDirs, Dataset, FileProblem, ImageRecord, Split, _map_threads, _order_key, _read,
+                           scan_sources, split_dataset)
 
 # Hamming distance of perceptual hashes at or below which two photos are near-duplicates. Chosen by eye on
 # the pairs of trashnet4 + mixed4 + cans-web: at 6 and below, the pairs are the same object or scene shot
@@ -132,7 +132,7 @@ def check_dataset(dataset: Dataset) -> list[Fingerprint]:
     return [fp for _, fp in good]
 
 
-def checked_dataset(data: str | Path | Sequence[str | Path], classes: Sequence[str] | None = None,
+def checked_dataset(data: DataDirs, classes: Sequence[str] | None = None,
                     **scan_options: Any) -> tuple[Dataset, list[Fingerprint]]:
     """scan_sources, then check_dataset: the readable photos and their fingerprints."""
     dataset = scan_sources(data, classes, **scan_options)
@@ -225,7 +225,7 @@ def duplicate_report(dataset: Dataset, fingerprints: Sequence[Fingerprint], seed
             "near_duplicates": {**describe(near), "max_hash_distance": NEAR_DUPLICATE_DISTANCE}}
 
 
-def sample_photos(data: str | Path | Sequence[str | Path], per_class: int = 3, seed: int = 42) -> dict[str, list[Path]]:
+def sample_photos(data: DataDirs, per_class: int = 3, seed: int = 42) -> dict[str, list[Path]]:
     """A few photos of each class for a demo gallery, taken in turn from each source: from the test part
     of the split, then the validation part, and never a photo with a near-duplicate, so that no model
     trained with this seed has learnt from them, whether its split was leakage-safe or plain (the two

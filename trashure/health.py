@@ -6,15 +6,17 @@ Nothing is deleted or moved: these functions only report, so that a person decid
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from trashure.errors import DatasetError
 
+if TYPE_CHECKING:  # the data module loads on first use: the light pages import this one
+    from trashure.data import DataDirs
 
-def inspect_dataset(data: str | Path | Sequence[str | Path], classes: Sequence[str] | None = None, seed: int = 42,
+
+def inspect_dataset(data: DataDirs, classes: Sequence[str] | None = None, seed: int = 42,
                     val_fraction: float = 0.1, test_fraction: float = 0.1) -> dict[str, Any]:
     """Everything a person wants to know before training, for one data folder or several merged: counts
     (overall and per source), unreadable files, sizes, exact and near-duplicates, and the split a training
@@ -54,7 +56,7 @@ def inspect_dataset(data: str | Path | Sequence[str | Path], classes: Sequence[s
     return report
 
 
-def photo_table(data, seed: int = 42) -> tuple[dict[str, list], np.ndarray, list[str]]:
+def photo_table(data: DataDirs, seed: int = 42) -> tuple[dict[str, list], np.ndarray, list[str]]:
     """Every readable photo of one data folder or several, one row each: ({file, path, class, label, source,
     split, classes}, (n, 1280) pooled features from the persistent cache, content sha256s). The split is
     the one a training run with this seed makes."""

@@ -13,12 +13,15 @@ import os
 import tempfile
 import threading
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
 
+if TYPE_CHECKING:  # keras loads lazily: the app classifies with LiteRT alone
+    import keras
 
-def to_tflite(model, representative: Iterable[np.ndarray] | None = None, signature: bool = True) -> bytes:
+
+def to_tflite(model: keras.Model, representative: Iterable[np.ndarray] | None = None, signature: bool = True) -> bytes:
     """Convert a Keras model to a TFLite flatbuffer; with representative data, full-integer int8.
 
     signature=True goes through a SavedModel export, so the file carries its `serving_default` signature

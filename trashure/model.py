@@ -145,7 +145,7 @@ def split_at_cut(model: keras.Model, fine_tune_blocks: int) -> tuple[keras.Model
     return bottom, keras.Model(activations, pooled, name="top")
 
 
-def classifier_from_cut(model, top):
+def classifier_from_cut(model: keras.Model, top: keras.Model) -> keras.Model:
     """cut activations -> class probabilities, through top and the model's own head layers."""
     import keras
 
@@ -156,7 +156,7 @@ def classifier_from_cut(model, top):
     return keras.Model(top.input, x, name="cut_classifier")
 
 
-def unfreeze_top(model, fine_tune_blocks: int) -> list[str]:
+def unfreeze_top(model: keras.Model, fine_tune_blocks: int) -> list[str]:
     """Make the convolutions above the cut trainable, everything else frozen; returns the names of the
     trainable base layers. BatchNorm layers stay frozen, which in Keras 3 also keeps them in inference
     mode: a Functional model passes the outer `training=True` of fit() down to every layer, overriding

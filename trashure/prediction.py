@@ -108,7 +108,7 @@ def tflite_for(model_path: Path, sha: str | None = None, card: dict[str, Any] | 
     return cached_tflite(twin_cache_name(sha), convert)
 
 
-def write_tflite_twin(model, model_path: Path) -> dict[str, Any]:
+def write_tflite_twin(model: keras.Model, model_path: Path) -> dict[str, Any]:
     """Write the float32 TFLite twin beside a saved .keras model (<name>.tflite) and return the card's
     record of it. Made when a model is saved or shipped, so that the first classification after
     choosing a model needs no conversion (~8-20 s)."""

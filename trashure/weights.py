@@ -107,7 +107,7 @@ def build_imagenet_base(wheel: Path) -> keras.Model:
     return base
 
 
-def array_digest(model) -> str:
+def array_digest(model: keras.Model) -> str:
     """sha256 over every weight array (name, shape, bytes): equal digests mean the same arrays."""
     digest = hashlib.sha256()
     for variable in model.weights:

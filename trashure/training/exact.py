@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +23,11 @@ from trashure.training.keras_parts import (FINE_TUNE_STAGE, Echo, TrainingCancel
 from trashure.training.prepared import PreparedData
 from trashure.training.views import (augmented_copies, board_masks, offline_batch, offline_settings, paste_pools,
                                      thread_pool)
+
+if TYPE_CHECKING:  # keras loads on first use: importing this module stays cheap
+    import keras
+
+    from trashure.data import Photos
 
 FRESH_VIEWS = 1_000_000  # view numbers of exact mode's per-epoch augmentation, apart from fast mode's
 
@@ -77,7 +82,7 @@ def _offline_transform(images, config: TrainConfig, labels: np.ndarray | None = 
     return transform
 
 
-def validation_images(data: PreparedData, config: TrainConfig):
+def validation_images(data: PreparedData, config: TrainConfig) -> Photos:
     """The validation photos and, with validation_views, their augmented copies, drawn as fast mode does."""
     from trashure.model import build_augmenter
 
@@ -88,7 +93,7 @@ def validation_images(data: PreparedData, config: TrainConfig):
     return augmented_copies(data.images["val"], config.validation_views, augmenter, offline, None, config.seed + 1)
 
 
-def train_exact(model, data: PreparedData, config: TrainConfig, run: Run | None, echo: Echo,
+def train_exact(model: keras.Model, data: PreparedData, config: TrainConfig, run: Run | None, echo: Echo,
                 history: list, timings: dict, checkpoint_path: Path | None) -> dict[str, Any]:
     import keras
 

@@ -6,7 +6,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeAlias
 
 import numpy as np
 
@@ -19,6 +19,8 @@ if TYPE_CHECKING:  # keras loads on first use: importing this module stays cheap
     import keras
 
 Echo = Callable[[str], None]
+# Validation data as fit() takes it: (inputs, one-hot labels), or batches of them.
+Validation: TypeAlias = "tuple[np.ndarray, np.ndarray] | keras.utils.PyDataset"
 HISTORY_FIELDS = ["stage", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
 FROZEN_STAGE, FINE_TUNE_STAGE = "frozen", "fine-tune"
 
@@ -85,7 +87,7 @@ def progress_printer(run: Run | None, echo: Echo, label: str) -> Callable[[int, 
     return report
 
 
-def save_model_atomic(model, path: Path, classes: Sequence[str] | None = None) -> None:
+def save_model_atomic(model: keras.Model, path: Path, classes: Sequence[str] | None = None) -> None:
     """Save to a temporary .keras file beside path, then rename: path is never half-written. With classes,
     the class list is sealed inside the file, so no card can rename its outputs."""
     from trashure.modelfile import seal_facts
@@ -111,7 +113,7 @@ def early_stopping(config: TrainConfig, patience: int | None = None) -> keras.ca
                                          patience=config.patience if patience is None else patience)
 
 
-def keras_classes():
+def keras_classes() -> tuple[type, type, type]:
     """Keras-dependent classes, defined on first use so that importing this module stays cheap."""
     import keras
 
@@ -265,7 +267,7 @@ def _evaluate(trainer, val) -> list[float]:
 KEEP_ALPHA = 0.05
 
 
-def photo_losses(trainer, val) -> np.ndarray:
+def photo_losses(trainer: keras.Model, val: Validation) -> np.ndarray:
     """Each validation photo's cross-entropy (what val_loss averages) under the trainer's weights now."""
     batches = [val[:2]] if isinstance(val, tuple) else (val[i][:2] for i in range(len(val)))
     losses = []
@@ -285,8 +287,10 @@ def worse_p_value(after: np.ndarray, before: np.ndarray) -> float:
     return float(ttest_rel(after, before, alternative="greater").pvalue)
 
 
-def run_second_stage(model, trainer, val, config: TrainConfig, history: list, callback, batches, run,
-                     checkpoint=None, echo: Echo = print) -> dict[str, Any]:
+def run_second_stage(model: keras.Model, trainer: keras.Model, val: Validation, config: TrainConfig, history: list,
+                     callback: keras.callbacks.Callback, batches: Callable[[], keras.utils.PyDataset],
+                     run: Run | None, checkpoint: keras.callbacks.Callback | None = None,
+                     echo: Echo = print) -> dict[str, Any]:
     """Fit the fine-tuning stage with its own early stopping; with fine_tune_average_weights, the stage's
     model is then the mean of its weights over the epochs run. Whether it replaces the frozen stage's
     weights is config.fine_tune_keep's rule: "if_better", when its validation loss is lower; "unless_worse",

@@ -5,13 +5,12 @@ batch, so memory does not grow with the number of photos."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
 from trashure.config import IMAGE_EXTENSIONS, TrainConfig
-from trashure.data import Dataset, ImageRecord, PhotoRows, Split, scan_sources
+from trashure.data import DataDirs, Dataset, ImageRecord, PhotoRows, Split, scan_sources
 from trashure.errors import DatasetError
 from trashure.fingerprints import Fingerprint, check_dataset, split_for
 
@@ -41,7 +40,7 @@ class PreparedData:
         return [self.fingerprints[(r.source, r.relpath)].sha256 for r in self.split.part(part)]
 
 
-def prepare_data(data_dirs: str | Path | Sequence[str | Path], config: TrainConfig, classes=None,
+def prepare_data(data_dirs: DataDirs, config: TrainConfig, classes: Sequence[str] | None = None,
                  keep: Callable[[ImageRecord], bool] | None = None) -> PreparedData:
     """Scan, check and split data folders; refuse only when the data cannot support training.
     keep: a filter on photos (e.g. leave one source out), applied before checking and splitting."""

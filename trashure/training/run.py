@@ -6,11 +6,11 @@ import platform
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 
 from trashure.config import TrainConfig
-from trashure.data import data_dirs_list
+from trashure.data import DataDirs, data_dirs_list
 from trashure.errors import TrashureError
 from trashure.files import atomic_write_csv, atomic_write_json
 from trashure.runs import Run, create_run, now_iso
@@ -18,8 +18,10 @@ from trashure.training.distribute import WorkerRole, make_strategy, worker_role
 from trashure.training.keras_parts import Echo, TrainingCancelled, phase, save_model_atomic
 from trashure.training.prepared import PreparedData, prepare_data
 
+if TYPE_CHECKING:  # TensorFlow loads when training starts
+    import tensorflow as tf
+
 __all__ = ["TrainingCancelled", "model_card", "save_model_atomic", "train"]
-DataDirs = str | Path | Sequence[str | Path]
 
 
 def _versions() -> dict[str, str]:
@@ -89,8 +91,8 @@ def _train_as_worker(dirs: list[Path], config: TrainConfig, echo: Echo, weights_
 
 
 def fit(data: PreparedData, config: TrainConfig, run: Run | None = None, echo: Echo = print,
-        weights_path: Path | None = None, checkpoint_path: Path | None = None, strategy=None,
-        role: WorkerRole | None = None) -> tuple[Any, dict[str, Any]]:
+        weights_path: Path | None = None, checkpoint_path: Path | None = None,
+        strategy: tf.distribute.Strategy | None = None, role: WorkerRole | None = None) -> tuple[Any, dict[str, Any]]:
     """Build and train a model on prepared data with the config's mode: (model, facts), where facts has
     the history, timings, best epochs and the test photos' probabilities. With a tf.distribute strategy,
     the model is built, compiled and trained under its scope."""
@@ -132,7 +134,8 @@ def fit(data: PreparedData, config: TrainConfig, run: Run | None = None, echo: E
 
 
 def _train_into(run: Run, data_dirs: list[Path], config: TrainConfig, echo: Echo, weights_path: Path | None,
-                t_start: float, strategy=None, role: WorkerRole | None = None) -> dict[str, Any]:
+                t_start: float, strategy: tf.distribute.Strategy | None = None,
+                role: WorkerRole | None = None) -> dict[str, Any]:
     from trashure.evaluation import metrics_from_probabilities, metrics_per_source, prediction_rows
     from trashure.prediction import write_tflite_twin
     from trashure.weights import sha256_file

@@ -13,7 +13,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterator, Protocol, Sequence
 
 import numpy as np
 
@@ -24,7 +24,16 @@ from trashure.offline_augment import Clutter, OfflineAugment, augment_view, boar
 if TYPE_CHECKING:  # keras and the LiteRT runtime load on first use
     import keras
 
+    from trashure.data import Photos
     from trashure.litert import LiteRTModel
+
+
+class Runner(Protocol):
+    """What extract() runs the views through: the frozen part of the base (a LiteRTModel), or nothing."""
+
+    output_shape: tuple
+
+    def run(self, batch: np.ndarray) -> np.ndarray: ...
 
 
 def offline_settings(config: TrainConfig) -> OfflineAugment:
@@ -72,7 +81,7 @@ def board_masks(images: np.ndarray, settings: OfflineAugment) -> list[np.ndarray
         return list(pool.map(mask, images))
 
 
-def scene_pool(images: np.ndarray, labels: np.ndarray, masks: list, classes, settings: OfflineAugment,
+def scene_pool(images: np.ndarray, labels: np.ndarray, masks: list, classes: Sequence[str], settings: OfflineAugment,
                name: str = "other") -> np.ndarray | None:
     """Training photos of `other` that are not on a plain board: real scenes to paste objects onto.
     A class-free scene is the only safe background: a can pasted onto a photo of a bottle would be two
@@ -83,8 +92,8 @@ def scene_pool(images: np.ndarray, labels: np.ndarray, masks: list, classes, set
     return images[keep] if keep else None
 
 
-def distractor_pool(images: np.ndarray, labels: np.ndarray, masks: list, classes, settings: OfflineAugment,
-                    name: str = "other") -> Clutter | None:
+def distractor_pool(images: np.ndarray, labels: np.ndarray, masks: list, classes: Sequence[str],
+                    settings: OfflineAugment, name: str = "other") -> Clutter | None:
     """Training photos of `other` on a plain board with their masks: objects to paste as clutter. Only a
     class-free object is safe clutter: a bottle beside a can would be two labels in one photo."""
     if settings.distractor_probability <= 0 or name not in classes:
@@ -94,7 +103,7 @@ def distractor_pool(images: np.ndarray, labels: np.ndarray, masks: list, classes
     return pairs or None
 
 
-def paste_pools(train, labels: np.ndarray, classes, settings: OfflineAugment,
+def paste_pools(train: Photos, labels: np.ndarray, classes: Sequence[str], settings: OfflineAugment,
                 masks: list | None = None) -> tuple[np.ndarray | None, Clutter | None]:
     """The real scenes pasted objects may land on (training photos of `other` off the board) and the
     clutter pasted beside them (objects of `other` cut from their boards), decoded from the training photos
@@ -109,12 +118,12 @@ def paste_pools(train, labels: np.ndarray, classes, settings: OfflineAugment,
             distractor_pool(pixels, labels[rows], masks, classes, settings))
 
 
-def all_board_masks(images, settings: OfflineAugment, batch_size: int = 64) -> list[np.ndarray | None]:
+def all_board_masks(images: Photos, settings: OfflineAugment, batch_size: int = 64) -> list[np.ndarray | None]:
     """board_masks of every photo of images (an array or PhotoRows), decoded a batch at a time."""
     return [mask for batch in batches_of(images, batch_size) for mask in board_masks(batch, settings)]
 
 
-def batches_of(images, batch_size: int):
+def batches_of(images: Photos, batch_size: int) -> Iterator[np.ndarray]:
     """images (an array of photos, or PhotoRows that decode as they go) batch_size rows at a time."""
     if hasattr(images, "batches"):
         return images.batches(batch_size)
@@ -169,8 +178,9 @@ def frozen_runner(model: keras.Model, fine_tune_blocks: int = 0, weights_path: P
                                                             signature=False)))
 
 
-def extract(runner, images, views: int = 0, augmenter=None, offline: OfflineAugment | None = None,
-            masks: list | None = None, seed: int = 0, batch_size: int = 16, dtype=np.float32,
+def extract(runner: Runner, images: Photos, views: int = 0, augmenter: keras.Sequential | None = None,
+            offline: OfflineAugment | None = None, masks: list | None = None, seed: int = 0, batch_size: int = 16,
+            dtype: type[np.floating] = np.float32,
             on_progress: Callable[[int, int], None] | None = None, scenes: np.ndarray | None = None,
             clean: bool = True, first_index: int = 0, plain_board: list[int] | None = None,
             distractors: Clutter | None = None, paste_scale: np.ndarray | None = None) -> np.ndarray:
@@ -230,8 +240,8 @@ def extract(runner, images, views: int = 0, augmenter=None, offline: OfflineAugm
     return out
 
 
-def augmented_copies(images: np.ndarray, views: int, augmenter=None, offline: OfflineAugment | None = None,
-                     masks: list | None = None, seed: int = 0) -> np.ndarray:
+def augmented_copies(images: np.ndarray, views: int, augmenter: keras.Sequential | None = None,
+                     offline: OfflineAugment | None = None, masks: list | None = None, seed: int = 0) -> np.ndarray:
     """The photos followed by `views` augmented copies of them, as extract() makes them, as float32 pixels:
     for the exact mode, which feeds pixels rather than cached features."""
     class Identity:
