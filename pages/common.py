@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from trashure import access, settings
 from trashure.catalog import display_name, model_card
+
+if TYPE_CHECKING:  # type names only: the pages load the model and Pillow through trashure
+    from PIL import Image
+
+    from trashure.explain import Explainer
+    from trashure.prediction import Classifier
 
 
 def set_page_config() -> None:
@@ -68,26 +75,26 @@ def folder_signature(paths: Path | list[Path]) -> tuple:
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=3)
-def load_classifier(path: str, signature: float):
+def load_classifier(path: str, signature: float) -> Classifier:
     from trashure.prediction import Classifier
 
     return Classifier(path).warm_up()
 
 
 @st.cache_resource(show_spinner="Loading TensorFlow for the heat maps…", max_entries=2)
-def load_explainer(path: str, signature: float):
+def load_explainer(path: str, signature: float) -> Explainer:
     from trashure.explain import Explainer
 
     return Explainer(path)
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
-def heat_map(model_path: str, signature: float, source: str | bytes):
+def heat_map(model_path: str, signature: float, source: str | bytes) -> Image.Image:
     """The Grad-CAM overlay of a photo (a path or bytes) under a model, computed once."""
     return load_explainer(model_path, signature).explain(source).overlay
 
 
-def active_classifier():
+def active_classifier() -> Classifier:
     path = settings.active_model_path()
     return load_classifier(str(path), file_signature(path))
 
@@ -112,7 +119,7 @@ def dataset_listing(paths: tuple[str, ...], signature: tuple) -> dict[str, list[
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
-def thumbnail(path: str, size: int = 256):
+def thumbnail(path: str, size: int = 256) -> tuple[Image.Image, tuple[int, int]]:
     """(small RGB copy, original (width, height)) of a photo."""
     from trashure.images import open_image, to_rgb
 

@@ -1,6 +1,9 @@
 """Results: curves, test metrics, confusion matrix, per-class scores, mistakes, run comparison."""
 
+from __future__ import annotations
+
 from pathlib import Path
+from typing import Sequence
 
 import pandas as pd
 import streamlit as st
@@ -25,7 +28,8 @@ def pick_ui(entries: list[ModelEntry]) -> ModelEntry:
     return by_name[name]
 
 
-def metrics_ui(accuracy, loss, n_images, best_val=None) -> None:
+def metrics_ui(accuracy: float | None, loss: float | None, n_images: int | None,
+               best_val: float | None = None) -> None:
     cols = st.columns(4)
     cols[0].metric("Test accuracy", f"{accuracy:.2%}" if accuracy is not None else "–")
     cols[1].metric("Test loss", f"{loss:.4f}" if loss is not None else "–")
@@ -33,7 +37,7 @@ def metrics_ui(accuracy, loss, n_images, best_val=None) -> None:
     cols[3].metric("Val accuracy (kept weights)", f"{best_val:.2%}" if best_val is not None else "–")
 
 
-def curves_ui(history) -> None:
+def curves_ui(history: list[dict[str, float]]) -> None:
     if not history:
         st.caption("No training history recorded.")
         return
@@ -42,7 +46,8 @@ def curves_ui(history) -> None:
     right.plotly_chart(charts.history_curves(history, "loss"))
 
 
-def confusion_ui(matrix, classes, per_class) -> None:
+def confusion_ui(matrix: Sequence[Sequence[int]], classes: Sequence[str],
+                 per_class: dict[str, dict[str, float]]) -> None:
     normalise = st.toggle("Row-normalised", value=False)
     left, right = st.columns([3, 2])
     left.plotly_chart(charts.confusion_matrix(matrix, classes, normalise))
@@ -77,7 +82,7 @@ def source_dirs(dirs: list[Path]) -> dict[str, Path]:
     return out
 
 
-def mistakes_ui(rows, dirs: dict[str, Path], model_path: Path) -> None:
+def mistakes_ui(rows: list[dict[str, str]], dirs: dict[str, Path], model_path: Path) -> None:
     wrong = [r for r in rows if r.get("correct") == "0"]
     st.subheader(f"Misclassified test photos ({len(wrong)})")
     if not wrong:

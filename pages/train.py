@@ -1,6 +1,9 @@
 """Train: launch a run in its own process, follow it live, cancel it."""
 
+from __future__ import annotations
+
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
@@ -10,6 +13,9 @@ from trashure.config import CLASS_WEIGHTINGS, TrainConfig
 from trashure.errors import TrashureError
 from trashure.launcher import cancel_run, current_run, start_run
 from trashure.runs import best_val_accuracy, elapsed_seconds, get_run, list_runs, remaining_seconds
+
+if TYPE_CHECKING:  # the type of st.columns()' columns
+    from streamlit.delta_generator import DeltaGenerator
 
 use_app_navigation()
 
@@ -23,7 +29,7 @@ def mode_ui() -> str:
                          "on is trained the exact way.")
 
 
-def recipe_ui(col, defaults: TrainConfig) -> dict:
+def recipe_ui(col: DeltaGenerator, defaults: TrainConfig) -> dict:
     """Epochs, patience and learning rate: the frozen stage's settings."""
     epochs = col.number_input("Max epochs", 1, 200, defaults.epochs)
     patience = col.number_input("Early-stopping patience", 0, 50, defaults.patience)
@@ -32,7 +38,7 @@ def recipe_ui(col, defaults: TrainConfig) -> dict:
     return {"epochs": int(epochs), "patience": int(patience), "learning_rate": float(learning_rate)}
 
 
-def split_ui(col, defaults: TrainConfig) -> dict:
+def split_ui(col: DeltaGenerator, defaults: TrainConfig) -> dict:
     """Batch size, seed, class weights, devices and the split."""
     batch_size = col.number_input("Batch size", 1, 512, defaults.batch_size)
     seed = col.number_input("Seed (split and training)", 0, 2**31 - 1, defaults.seed)
@@ -55,7 +61,7 @@ def split_ui(col, defaults: TrainConfig) -> dict:
             "class_weighting": weighting, "leakage_safe_split": leakage_safe}
 
 
-def augmentation_ui(col, defaults: TrainConfig) -> dict:
+def augmentation_ui(col: DeltaGenerator, defaults: TrainConfig) -> dict:
     """The notebook's augmentation, cut-and-paste, camera noise and the number of views."""
     flip = col.checkbox("Horizontal flip", defaults.augment_flip)
     rotation = col.slider("Rotation (± degrees)", 0, 45, int(defaults.augment_rotation_degrees))
@@ -78,7 +84,7 @@ def augmentation_ui(col, defaults: TrainConfig) -> dict:
             "augmented_views": int(views)}
 
 
-def fine_tune_ui(col, defaults: TrainConfig) -> dict:
+def fine_tune_ui(col: DeltaGenerator, defaults: TrainConfig) -> dict:
     """The fine-tuning stage and how the saved model looks."""
     blocks = col.number_input("Fine-tune: top blocks to unfreeze (0: off)", 0, 16, defaults.fine_tune_blocks)
     epochs = col.number_input("Fine-tune: max epochs", 0, 100, defaults.fine_tune_epochs)
