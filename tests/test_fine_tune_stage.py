@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from trashure.config import TrainConfig
-from trashure.training.keras_parts import (FINE_TUNE_STAGE, keras_classes, one_hot, photo_losses, run_second_stage,
+from trashure.training.keras_parts import (FINE_TUNE_STAGE, one_hot, photo_losses, run_second_stage,
                                           worse_p_value)
 
 
@@ -44,7 +44,8 @@ def _snapshots():
 
 
 def _stage(model, train, val, config: TrainConfig):
-    ArrayBatches, RunCallback, _ = keras_classes()
+    from trashure.training.keras_loop import ArrayBatches, RunCallback
+
     history: list = []
     snapshots = _snapshots()
     facts = run_second_stage(model, model, val, config, history,
@@ -94,7 +95,7 @@ def _stage_ending_at(model, train, val, config: TrainConfig, end: list[np.ndarra
     for a fine-tuning stage that lands on another model about as good as the one it started from."""
     import keras
 
-    ArrayBatches, _, _ = keras_classes()
+    from trashure.training.keras_loop import ArrayBatches
 
     class EndAt(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):

@@ -5,7 +5,6 @@ import pytest
 
 import trashure.model as model_module
 from trashure.config import TrainConfig
-from trashure.training.keras_parts import keras_classes
 from trashure.training.mixup import batch_mixer, mix_rows
 
 CLASSES = ("can", "glass_bottle", "other", "plastic_bottle")
@@ -54,7 +53,8 @@ def test_mixup_is_bounded_off_by_default_refused_in_exact_mode_and_off_in_older_
 
 
 def test_array_batches_hand_rows_labels_and_weights_to_the_mix():
-    ArrayBatches, _, _ = keras_classes()
+    from trashure.training.keras_loop import ArrayBatches
+
     x, y, w = batch()
     plain = ArrayBatches(x, y, 8, seed=0, weights=w)
     mixed = ArrayBatches(x, y, 8, seed=0, weights=w, mix=batch_mixer(0.2, seed=1))

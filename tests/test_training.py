@@ -190,9 +190,8 @@ def test_a_second_fast_run_with_other_head_settings_reuses_the_cached_views(tiny
 def test_a_fine_tuning_epoch_shows_every_photo_once_through_one_of_its_views():
     """Fast fine-tuning on cached views keeps the exact mode's schedule: an epoch is one view of each
     photo (drawn afresh every epoch), not every view of every photo."""
-    from trashure.training.keras_parts import keras_classes
+    from trashure.training.keras_loop import ArrayBatches
 
-    ArrayBatches = keras_classes()[0]
     n, views = 50, 5
     rows = np.arange(views * n)  # row v * n + i is view v of photo i
     batches = ArrayBatches(rows, rows % n, batch_size=8, seed=0, photos=n)

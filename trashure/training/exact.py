@@ -18,7 +18,7 @@ import numpy as np
 from trashure.config import TrainConfig
 from trashure.runs import Run
 from trashure.training.keras_parts import (FINE_TUNE_STAGE, Echo, TrainingCancelled, averaged_note, photo_weights,
-                                           early_stopping, keras_classes, one_hot, phase, run_second_stage,
+                                           early_stopping, one_hot, phase, run_second_stage,
                                            save_model_atomic)
 from trashure.training.prepared import PreparedData
 from trashure.training.views import (augmented_copies, board_masks, offline_batch, offline_settings, paste_pools,
@@ -98,8 +98,8 @@ def train_exact(model: keras.Model, data: PreparedData, config: TrainConfig, run
     import keras
 
     from trashure.model import build_augmenter, compile_model, unfreeze_top
+    from trashure.training.keras_loop import ArrayBatches, RunCallback, ValAccuracyCheckpoint
 
-    ArrayBatches, RunCallback, ValAccuracyCheckpoint = keras_classes()
     n_classes = len(data.dataset.classes)
     image = keras.Input(model.input_shape[1:], name="image")
     x = build_augmenter(config)(image) if config.augments else image

@@ -19,7 +19,7 @@ import numpy as np
 from trashure.config import TrainConfig
 from trashure.runs import Run
 from trashure.training.keras_parts import (FINE_TUNE_STAGE, Echo, averaged_note, check_cancel, photo_weights,
-                                           early_stopping, keras_classes, one_hot, phase, progress_printer,
+                                           early_stopping, one_hot, phase, progress_printer,
                                            run_second_stage)
 from trashure.training.distribute import WorkerRole
 from trashure.training.mixup import batch_mixer
@@ -185,8 +185,8 @@ def train_fast(model: keras.Model, data: PreparedData, config: TrainConfig, run:
                history: list, timings: dict, weights_path: Path | None = None,
                role: WorkerRole | None = None) -> dict[str, Any]:
     from trashure.model import build_head, classifier_from_cut, compile_model, copy_head_weights, split_at_cut
+    from trashure.training.keras_loop import ArrayBatches, RunCallback, ValAccuracyCheckpoint
 
-    ArrayBatches, RunCallback, ValAccuracyCheckpoint = keras_classes()
     n_classes = len(data.dataset.classes)
     blocks = config.fine_tune_blocks if config.fine_tunes else 0
     t0 = time.time()
@@ -233,8 +233,8 @@ def fine_tune_on_cut(model: keras.Model, classifier: keras.Model, cached: dict[s
     """Stage 2: the top blocks and the head train on the cached activations at the cut. weights: each training
     photo's loss weight (photo_weights), the same for each of its views."""
     from trashure.model import compile_model, unfreeze_top
+    from trashure.training.keras_loop import ArrayBatches, RunCallback
 
-    ArrayBatches, RunCallback, _ = keras_classes()
     n_classes = len(data.dataset.classes)
     trainable = unfreeze_top(model, config.fine_tune_blocks)
     phase(run, echo, "fine-tuning", f"fine-tuning the top {config.fine_tune_blocks} blocks ({len(trainable)} "
