@@ -1,4 +1,5 @@
-"""What both training modes share: batches, callbacks, class weights, progress and atomic saving."""
+"""What both training modes share: class weights, early stopping, progress, the fine-tuning stage's keep rule and
+atomic saving. The batches and callbacks that fit() runs with are in `keras_loop`, which imports Keras."""
 
 from __future__ import annotations
 
