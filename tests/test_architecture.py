@@ -140,12 +140,13 @@ def planted(tmp_path: Path) -> Path:
     package = tmp_path / "planted"
     package.mkdir()
     (package / "__init__.py").write_text("")
-    (package / "runs.py").write_text("from planted.prediction import Classifier\n\n\ndef load(path):\n    return path\n")
+    (package / "runs.py").write_text("from planted.prediction import Classifier\n\n\n"
+                                     "def load(path):\n    return path\n")
     (package / "prediction.py").write_text("class Classifier:\n    def predict(self, image) -> int:\n"
                                            "        from planted.runs import load\n        return load(image)\n")
     (package / "ui.py").write_text("def show() -> None:\n    import streamlit as st\n    st.write('hi')\n")
-    (package / "page.py").write_text("from typing import TYPE_CHECKING\n\nfrom PIL import Image\nimport pandas as pd\n\n"
-                                     "if TYPE_CHECKING:\n    import keras\n")
+    (package / "page.py").write_text("from typing import TYPE_CHECKING\n\nfrom PIL import Image\n"
+                                     "import pandas as pd\n\nif TYPE_CHECKING:\n    import keras\n")
     return package
 
 

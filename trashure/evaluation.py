@@ -71,7 +71,8 @@ def predict_arrays(model: keras.Model, images: Photos, batch_size: int = 32) -> 
     return np.concatenate(outputs)
 
 
-def prediction_rows(records: Sequence[ImageRecord], probabilities: np.ndarray, classes: Sequence[str]) -> list[dict[str, Any]]:
+def prediction_rows(records: Sequence[ImageRecord], probabilities: np.ndarray,
+                    classes: Sequence[str]) -> list[dict[str, Any]]:
     """One row per photo (for the misclassified gallery): file, true, predicted, confidence, probs."""
     rows = []
     for record, probs in zip(records, probabilities):

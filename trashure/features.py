@@ -122,7 +122,8 @@ VIEW_SETTINGS = ("seed", "image_size", "augment_flip", "augment_rotation_degrees
                  "amplitude_mix_probability", "validation_views", "val_fraction", "test_fraction")
 
 
-def views_key(photo_shas: dict[str, list[str]], config: TrainConfig, blocks: int, weights_path: Path = BASE_WEIGHTS_PATH) -> str:
+def views_key(photo_shas: dict[str, list[str]], config: TrainConfig, blocks: int,
+              weights_path: Path = BASE_WEIGHTS_PATH) -> str:
     """What a fast run's cached views depend on: every photo's bytes in each part, in order, the base
     weights, the cut, TensorFlow's version and the settings that make the views, and nothing else (the
     head's learning rate, epochs or patience do not change them)."""

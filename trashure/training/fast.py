@@ -228,8 +228,9 @@ def train_fast(model: keras.Model, data: PreparedData, config: TrainConfig, run:
     return result
 
 
-def fine_tune_on_cut(model: keras.Model, classifier: keras.Model, cached: dict[str, np.ndarray], data: PreparedData, config: TrainConfig,
-                     run: Run | None, echo: Echo, history: list, weights: np.ndarray) -> dict[str, Any]:
+def fine_tune_on_cut(model: keras.Model, classifier: keras.Model, cached: dict[str, np.ndarray], data: PreparedData,
+                     config: TrainConfig, run: Run | None, echo: Echo, history: list,
+                     weights: np.ndarray) -> dict[str, Any]:
     """Stage 2: the top blocks and the head train on the cached activations at the cut. weights: each training
     photo's loss weight (photo_weights), the same for each of its views."""
     from trashure.model import compile_model, unfreeze_top
