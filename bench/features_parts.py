@@ -19,31 +19,34 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from trashure.config import TrainConfig, default_data_dirs  # noqa: E402
+from trashure.config import SHARED_DATA_DIR, TrainConfig  # noqa: E402
+
+T = TypeVar("T")
 
 
-def seconds(work: Callable[[], object]) -> float:
+def timed(work: Callable[[], T]) -> tuple[T, float]:
+    """(what work returns, the seconds it took)."""
     start = time.perf_counter()
-    work()
-    return time.perf_counter() - start
+    result = work()
+    return result, time.perf_counter() - start
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=None, help="a data folder (default: trashnet4 beside the repo)")
+    parser.add_argument("--data", type=Path, default=SHARED_DATA_DIR / "trashnet4", help="a data folder")
     parser.add_argument("--photos", type=int, default=320, help="photos to time each part on")
     parser.add_argument("--train", type=int, default=1509, help="training photos of the run to add up for")
     parser.add_argument("--views", type=int, default=4, help="augmented views a training photo")
     args = parser.parse_args()
-    data = args.data or next((d for d in default_data_dirs() if d.name == "trashnet4"), None)
-    if data is None or not data.is_dir():
-        sys.exit("no data folder: give --data (trashnet4 is looked for in ../shared/data)")
+    data = args.data
+    if not data.is_dir():
+        sys.exit(f"no data folder {data}: give --data")
 
     import tensorflow as tf
 
@@ -56,13 +59,11 @@ def main() -> None:
     records = scan_sources(data).records
     records = [records[i] for i in np.random.default_rng(0).permutation(len(records))[:args.photos]]
     n, batch = len(records), 16
-    decode_s = seconds(lambda: decode_records(records))
-    images = decode_records(records)
+    images, decode_s = timed(lambda: decode_records(records))
     pixels = images.astype(np.float32)
     settings = offline_settings(config)
     board_masks(images[:batch], settings)
-    mask_s = seconds(lambda: board_masks(images, settings))
-    masks = board_masks(images, settings)
+    masks, mask_s = timed(lambda: board_masks(images, settings))
     alphas = [None if m is None else m.astype(np.float32) / 255 for m in masks]
 
     def views_one_thread() -> None:
@@ -70,16 +71,16 @@ def main() -> None:
             augment_view(image, settings, view_rng(config.seed, i, 1), alphas[i], None, None)
 
     views_one_thread()
-    one_thread_s = seconds(views_one_thread)
+    one_thread_s = timed(views_one_thread)[1]
     with thread_pool() as pool:
-        pool_s = seconds(lambda: offline_batch(images, np.arange(n), masks, settings, config.seed, 2, pool))
+        pool_s = timed(lambda: offline_batch(images, np.arange(n), masks, settings, config.seed, 2, pool))[1]
     augmenter = build_augmenter(config)
     augment = tf.function(lambda b: augmenter(b, training=True))
     augment(pixels[:batch])
-    keras_s = seconds(lambda: [augment(pixels[s:s + batch]).numpy() for s in range(0, n, batch)])
+    keras_s = timed(lambda: [augment(pixels[s:s + batch]).numpy() for s in range(0, n, batch)])[1]
     runner = frozen_runner(build_model(), config.fine_tune_blocks)
     runner.run(pixels[:batch])
-    litert_s = seconds(lambda: [runner.run(pixels[s:s + batch]) for s in range(0, n, batch)])
+    litert_s = timed(lambda: [runner.run(pixels[s:s + batch]) for s in range(0, n, batch)])[1]
 
     views = args.train * args.views
     rows = [("decode a photo", decode_s, args.train),
