@@ -189,9 +189,9 @@ def test_the_labelled_object_is_pasted_over_its_distractors(monkeypatch):
     pasted = []
     original = offline_augment._paste
 
-    def recording(image, alpha, background, rng, scale_range, widen=1.0):
+    def recording(image, *args):
         pasted.append("clutter" if image is clutter[0] else "object")
-        return original(image, alpha, background, rng, scale_range, widen)
+        return original(image, *args)
 
     monkeypatch.setattr(offline_augment, "_paste", recording)
     settings = OfflineAugment(paste_probability=1.0, photo_noise=False, distractor_probability=1.0)
@@ -486,3 +486,70 @@ def test_paste_widen_is_bounded_and_part_of_the_cached_views_key():
             TrainConfig(paste_widen=bad)
     assert TrainConfig().paste_widen == 1.0 and "paste_widen" in VIEW_SETTINGS
     assert offline_settings(TrainConfig(paste_widen=1.5)).paste_widen == 1.5
+
+
+def test_a_slant_warps_the_object_in_perspective_and_keeps_its_size_on_average():
+    from trashure.offline_augment import slanted
+
+    w, h = 60, 100
+    opaque = Image.new("RGBA", (w, h), (200, 40, 40, 255))
+    areas, tapers = [], []
+    for s in range(30):
+        warped = slanted(opaque, np.random.default_rng(s), 0.25)
+        assert warped.size == (90, 150)  # grown by the strength on every side: nothing cut off
+        alpha = np.asarray(warped.getchannel("A"), np.float32) / 255
+        areas.append(alpha.sum())
+        rows = alpha.sum(axis=1)
+        filled = np.nonzero(rows > 1)[0]
+        tapers.append(abs(rows[filled[2]] - rows[filled[-3]]))  # a rectangle's rows are all as wide
+    assert 0.85 < np.mean(areas) / (w * h) < 1.15
+    assert np.median(tapers) > 3  # widths in pixels: the top and bottom edges differ, it is no longer a rectangle
+
+
+def test_paste_perspective_is_a_setting_of_the_views_that_leaves_the_flat_draws_alone():
+    import pytest
+
+    from trashure.config import TrainConfig
+    from trashure.features import VIEW_SETTINGS
+    from trashure.training.views import offline_settings
+
+    for bad in (-0.1, 0.5):
+        with pytest.raises(ValueError, match="paste_perspective"):
+            TrainConfig(paste_perspective=bad)
+    assert TrainConfig().paste_perspective == 0.0 and "paste_perspective" in VIEW_SETTINGS
+    assert offline_settings(TrainConfig(paste_perspective=0.2)).paste_perspective == 0.2
+    photo, _ = board_photo()
+    alpha = board_mask(photo)
+    flat = augment_view(photo, OfflineAugment(), view_rng(4, 0, 1), alpha)
+    np.testing.assert_array_equal(flat, augment_view(photo, OfflineAugment(paste_perspective=0.0), view_rng(4, 0, 1),
+                                                     alpha))
+    slant = augment_view(photo, OfflineAugment(paste_perspective=0.3), view_rng(4, 0, 1), alpha)
+    assert np.abs(slant.astype(int) - flat.astype(int)).mean() > 1
+    # the same background, noise and place: only the object's shape moved, so most of the picture is unchanged
+    assert (np.abs(slant.astype(int) - flat.astype(int)).max(axis=2) <= 2).mean() > 0.5
+
+
+def test_another_draw_of_the_views_differs_and_draw_0_is_the_recipes_own():
+    import pytest
+
+    from trashure.config import TrainConfig
+    from trashure.features import VIEW_SETTINGS
+    from trashure.training.views import offline_batch, offline_settings, thread_pool
+
+    # draw 0 is the generator every earlier run drew its views from, so their figures stay reproducible
+    assert view_rng(5, 3, 2).random() == np.random.default_rng([5, 3, 2]).random()
+    assert view_rng(5, 3, 2, 7).random() != view_rng(5, 3, 2).random()
+    with pytest.raises(ValueError, match="view_draw"):
+        TrainConfig(view_draw=-1)
+    assert "view_draw" in VIEW_SETTINGS and offline_settings(TrainConfig(view_draw=7)).draw == 7
+    photos = np.stack([board_photo(seed)[0] for seed in range(2)])
+    masks = [(board_mask(p) * 255).astype(np.uint8) for p in photos]
+
+    def views(draw: int) -> np.ndarray:
+        with thread_pool() as pool:
+            return offline_batch(photos, np.arange(2), masks, offline_settings(TrainConfig(view_draw=draw)), 42, 1,
+                                 pool)
+
+    np.testing.assert_array_equal(views(0), views(0))
+    np.testing.assert_array_equal(views(7), views(7))
+    assert np.abs(views(7).astype(int) - views(0).astype(int)).mean() > 5

@@ -44,6 +44,9 @@ class OfflineAugment:
     # portrait photo's (mixed4's, many phones') is widened by 4/3; up to 16/9 the paste looks as if taken
     # either way round. 1: as cut.
     paste_widen: float = 1.0
+    # Each corner of a pasted object moved inwards by up to this part of its width and height (a perspective
+    # warp: a floor photographed at a slant foreshortens what lies on it). 0: flat.
+    paste_perspective: float = 0.0
     scene_probability: float = 0.0  # a paste goes onto a training photo of `other` rather than a generated one
     # A paste that would go onto a generated background goes onto a photographed surface instead (see
     # trashure.backgrounds.texture_background)
@@ -67,6 +70,8 @@ class OfflineAugment:
     # "A Fourier-based Framework for Domain Generalization", CVPR 2021): the object's shape and edges stay,
     # its colours, texture and contrast become another surface's, so that the board's are no cue.
     amplitude_mix_probability: float = 0.0
+    # Which draw of the views (view_rng's fourth key; 0: the recipe's own)
+    draw: int = 0
 
     @property
     def active(self) -> bool:
@@ -137,7 +142,8 @@ def paste_on_background(image: np.ndarray, alpha: np.ndarray, background: np.nda
 
 
 def _paste(image: np.ndarray, alpha: np.ndarray, background: np.ndarray, rng: np.random.Generator,
-           scale_range: tuple[float, float], widen: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+           scale_range: tuple[float, float], widen: float = 1.0,
+           perspective: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """paste_on_background's picture and the pasted object's alpha (h, w) in it."""
     size = background.shape[0]
     ys, xs = np.nonzero(alpha > 0.05)
@@ -148,7 +154,9 @@ def _paste(image: np.ndarray, alpha: np.ndarray, background: np.ndarray, rng: np
     if widen > 1:  # drawn only when asked for, so that the views of a recipe without it stay the same draws
         factor = float(np.exp(rng.uniform(0, np.log(widen))))
         obj = obj.resize((max(1, round(obj.size[0] * factor)), obj.size[1]), Image.BILINEAR)
-    longest = max(obj.size)
+    longest = max(obj.size)  # the flat object's: a slant leaves the size drawn below as it is, on average
+    if perspective > 0:  # its own generator (spawning draws nothing from rng): the view's other draws stay
+        obj = slanted(obj, rng.spawn(1)[0], perspective)
     target = max(8, int(np.exp(rng.uniform(*np.log(scale_range))) * size))
     obj = obj.resize((max(1, obj.size[0] * target // longest), max(1, obj.size[1] * target // longest)),
                      Image.BILINEAR)
@@ -168,6 +176,25 @@ def _paste(image: np.ndarray, alpha: np.ndarray, background: np.ndarray, rng: np
     shadow = np.roll(shadow, (int(shift[0]), int(shift[1])), axis=(0, 1))
     out = background * (1 - rng.uniform(0.15, 0.5) * shadow)
     return out * (1 - a) + layer[..., :3] * a, a[..., 0]
+
+
+def slanted(obj: Image.Image, rng: np.random.Generator, strength: float) -> Image.Image:
+    """obj (RGBA) warped in perspective: each corner of its box moved by up to `strength` of the box's width
+    and height, either way, on a canvas grown by that much on every side (the object keeps its size on
+    average, and none of it is cut off)."""
+    w, h = obj.size
+    margin = np.array([strength * w, strength * h])
+    box = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float64)
+    quad = box + margin + rng.uniform(-1, 1, (4, 2)) * margin
+    # PIL maps each output pixel (x, y) to the input (a x + b y + c, d x + e y + f) / (g x + h y + 1): the
+    # eight coefficients that carry the quadrilateral's corners back onto the box's.
+    rows = []
+    for (x, y), (u, v) in zip(quad, box):
+        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+    coefficients = np.linalg.solve(np.array(rows), box.ravel())
+    size = (int(np.ceil(w + 2 * margin[0])), int(np.ceil(h + 2 * margin[1])))
+    return obj.transform(size, Image.PERSPECTIVE, tuple(coefficients), Image.BILINEAR)
 
 
 def closeup(image: np.ndarray, alpha: np.ndarray, rng: np.random.Generator,
@@ -266,7 +293,8 @@ def augment_view(image: np.ndarray, settings: OfflineAugment, rng: np.random.Gen
         # Drawn only when asked for, so that the views of a recipe without distractors stay the same draws.
         if distractors and settings.distractor_probability > 0 and rng.random() < settings.distractor_probability:
             background = with_distractors(background, distractors, rng, settings.distractor_scale)
-        out, where = _paste(image, alpha, background, rng, settings.scale_range, settings.paste_widen)
+        out, where = _paste(image, alpha, background, rng, settings.scale_range, settings.paste_widen,
+                            settings.paste_perspective)
         pasted = True
     # Drawn only when asked for, so that the views of a recipe without framed pastes stay the same draws.
     elif alpha is None and settings.paste_probability > 0 and settings.frame_paste_probability > 0 and (
@@ -300,5 +328,6 @@ def new_background(settings: OfflineAugment, rng: np.random.Generator, size: int
     return random_background(rng, size)
 
 
-def view_rng(seed: int, index: int, view: int) -> np.random.Generator:
-    return np.random.default_rng([seed, index, view])
+def view_rng(seed: int, index: int, view: int, draw: int = 0) -> np.random.Generator:
+    """The generator of one view of one photo; draw > 0: another draw of the same view (the recipe's own is 0)."""
+    return np.random.default_rng([seed, index, view] if draw == 0 else [seed, index, view, draw])

@@ -41,7 +41,8 @@ def offline_settings(config: TrainConfig) -> OfflineAugment:
         load_textures(config.textures)  # a wrong folder fails now, not in a worker thread minutes later
     return OfflineAugment(paste_probability=config.paste_probability, photo_noise=config.photo_noise,
                           scale_range=(config.paste_min_scale, OfflineAugment.scale_range[1]),
-                          paste_widen=config.paste_widen,
+                          paste_widen=config.paste_widen, paste_perspective=config.paste_perspective,
+                          draw=config.view_draw,
                           scene_probability=config.scene_probability,
                           texture_probability=config.texture_probability, textures=config.textures,
                           frame_paste_probability=config.frame_paste_probability,
@@ -151,7 +152,7 @@ def offline_batch(images: np.ndarray, indices: np.ndarray, masks: list, settings
         alpha = masks[i]
         own = settings if paste_scale is None else dataclasses.replace(
             settings, paste_probability=settings.paste_probability * float(paste_scale[i]))
-        return augment_view(image, own, view_rng(seed, first_index + int(i), view),
+        return augment_view(image, own, view_rng(seed, first_index + int(i), view, settings.draw),
                             None if alpha is None else alpha.astype(np.float32) / 255, scenes, distractors)
 
     return np.stack(list(pool.map(one, zip(images, indices))))
