@@ -44,8 +44,8 @@ class OfflineAugment:
     # portrait photo's (mixed4's, many phones') is widened by 4/3; up to 16/9 the paste looks as if taken
     # either way round. 1: as cut.
     paste_widen: float = 1.0
-    # Each corner of a pasted object moved inwards by up to this part of its width and height (a perspective
-    # warp: a floor photographed at a slant foreshortens what lies on it). 0: flat.
+    # Each corner of a pasted object's box moved by up to this part of its width and height, either way (a
+    # perspective warp: a floor photographed at a slant foreshortens what lies on it; see slanted). 0: flat.
     paste_perspective: float = 0.0
     scene_probability: float = 0.0  # a paste goes onto a training photo of `other` rather than a generated one
     # A paste that would go onto a generated background goes onto a photographed surface instead (see
