@@ -115,7 +115,7 @@ def test_a_share_outside_zero_to_one_is_refused():
 
     for name in ("paste_probability", "scene_probability", "texture_probability", "frame_paste_probability",
                  "grayscale_probability",
-                 "closeup_probability", "distractor_probability", "style_mix_probability",
+                 "closeup_probability", "distractor_probability", "style_mix_probability", "drop_block_probability",
                  "amplitude_mix_probability"):
         with pytest.raises(ValueError, match=name):
             TrainConfig(**{name: 1.5})

@@ -163,6 +163,10 @@ class TrainConfig:
     # Fast mode's fine-tuning stage: the share of batches whose activations at the cut get their per-channel
     # statistics mixed between photos (MixStyle, trashure.training.style_mix); refused in exact mode.
     style_mix_probability: float = 0.0
+    # Fast mode's fine-tuning stage: the share of training rows whose activations at the cut lose one block of
+    # cells, 3-7 a side of 14, filled with the row's channel means (DropBlock, trashure.training.drop_block);
+    # refused in exact mode. 0: off.
+    drop_block_probability: float = 0.0
     # Fast mode, both stages: each training row mixed with another of its batch, inputs and labels alike,
     # lambda ~ Beta(alpha, alpha) (mixup at the cached features, trashure.training.mixup); 0: off.
     mixup_alpha: float = 0.0
@@ -201,7 +205,7 @@ class TrainConfig:
             raise ValueError("learning rates must be between 0 and 1")
         shares = ("paste_probability", "scene_probability", "texture_probability", "frame_paste_probability",
                   "grayscale_probability", "closeup_probability", "distractor_probability", "style_mix_probability",
-                  "amplitude_mix_probability")
+                  "drop_block_probability", "amplitude_mix_probability")
         if not 0.02 <= self.paste_min_scale <= 0.9:
             raise ValueError("paste_min_scale must be between 0.02 and 0.9 (a part of the frame)")
         if self.view_draw < 0:
@@ -220,10 +224,11 @@ class TrainConfig:
             raise ValueError("head_dropout must be at least 0 and below 1")
         if self.mode == "exact" and self.balanced_pastes:
             raise ValueError("balanced_pastes weighs the fast mode's cached views; use --mode fast")
-        if self.mode == "exact" and self.style_mix_probability > 0:
-            # Its batches are photos, not activations at the cut: refused rather than silently ignored.
-            raise ValueError("style_mix_probability mixes the fast mode's cached activations at the cut; "
-                             "the exact mode has none: use --mode fast")
+        for name in ("style_mix_probability", "drop_block_probability"):
+            if self.mode == "exact" and getattr(self, name) > 0:
+                # Its batches are photos, not activations at the cut: refused rather than silently ignored.
+                raise ValueError(f"{name} works on the fast mode's cached activations at the cut; "
+                                 "the exact mode has none: use --mode fast")
         if self.strategy not in ("default", "mirrored", "multiworker"):
             raise ValueError(f"strategy must be default, mirrored or multiworker, not {self.strategy!r}")
         if self.fine_tune_keep not in ("unless_worse", "if_better"):
@@ -285,6 +290,7 @@ REFERENCE_RECIPE: dict[str, Any] = {"paste_probability": 0.0, "scene_probability
                                     "photo_noise": False,
                                     "grayscale_probability": 0.0, "closeup_probability": 0.0,
                                     "distractor_probability": 0.0, "style_mix_probability": 0.0,
+                                    "drop_block_probability": 0.0,
                                     "amplitude_mix_probability": 0.0, "mixup_alpha": 0.0,
                                     "class_weighting": "none", "batch_size": 32, "fine_tune_blocks": 0,
                                     "validation_views": 0, "glimpse_side": 0.0, "glimpse_mirror": False}
@@ -295,4 +301,4 @@ ADDED_LATER: dict[str, Any] = {"leakage_safe_split": False, "fine_tune_one_view_
                                "fine_tune_average_weights": False,
                                "glimpse_side": 0.0, "glimpse_mirror": False, "fine_tune_keep": "if_better",
                                "texture_probability": 0.0, "balanced_pastes": False, "frame_paste_probability": 0.0,
-                               "amplitude_mix_probability": 0.0}
+                               "amplitude_mix_probability": 0.0, "drop_block_probability": 0.0}

@@ -22,6 +22,7 @@ from trashure.training.keras_parts import (FINE_TUNE_STAGE, Echo, averaged_note,
                                            early_stopping, one_hot, phase, progress_printer,
                                            run_second_stage)
 from trashure.training.distribute import WorkerRole
+from trashure.training.drop_block import block_dropper, chained
 from trashure.training.mixup import batch_mixer
 from trashure.training.prepared import PreparedData
 from trashure.training.style_mix import style_mixer
@@ -250,6 +251,7 @@ def fine_tune_on_cut(model: keras.Model, classifier: keras.Model, cached: dict[s
         lambda: ArrayBatches(cached["train"].reshape(-1, *cached["train"].shape[2:]), one_hot(labels, n_classes),
                              config.batch_size, config.seed + 1, weights=np.tile(weights, n_views),
                              photos=len(data.labels["train"]) if config.fine_tune_one_view_per_epoch else None,
-                             transform=style_mixer(config.style_mix_probability, config.seed + 2),
+                             transform=chained(style_mixer(config.style_mix_probability, config.seed + 2),
+                                               block_dropper(config.drop_block_probability, config.seed + 5)),
                              mix=batch_mixer(config.mixup_alpha, config.seed + 4)),
         run, echo=echo)
