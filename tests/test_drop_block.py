@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-import trashure.model as model_module
+from fine_tune_kit import fine_tuning_batches
 from trashure.config import TrainConfig
 from trashure.training.drop_block import BLOCK_SIDES, block_dropper, chained, drop_blocks
 
@@ -78,30 +78,10 @@ def test_dropping_is_a_share_off_by_default_refused_in_exact_mode_and_off_in_old
 
 def test_the_fast_fine_tuning_stage_feeds_its_batches_through_the_dropper(monkeypatch):
     """fine_tune_on_cut hands ArrayBatches the dropper made from the config: its batches lose blocks."""
-    from trashure.training import fast
-
-    captured = {}
-
-    def fake_second_stage(model, trainer, val, config, history, callback, batches, run, echo=print):
-        captured["batches"] = batches()
-        return {}
-
-    monkeypatch.setattr(fast, "run_second_stage", fake_second_stage)
-    monkeypatch.setattr(model_module, "unfreeze_top", lambda model, blocks: [])
-    monkeypatch.setattr(model_module, "compile_model", lambda *a, **k: None)
-
-    class Data:
-        class dataset:
-            classes = ("can", "glass_bottle", "other", "plastic_bottle")
-        labels = {"train": np.array([0, 1, 2, 3, 0, 1]), "val": np.array([0, 1])}
-
     cached = {"train": np.stack([activations(6), activations(6, seed=1)]), "val": activations(2)[None]}
     for share, expect_dropped in ((1.0, True), (0.0, False)):
-        config = TrainConfig(drop_block_probability=share, batch_size=6)
-        fast.fine_tune_on_cut(None, None, cached, Data(), config, None, lambda *a: None, [],
-                              np.ones(len(Data.labels["train"]), np.float32))
-        batch = captured["batches"][0][0]
-        rows = np.sort(captured["batches"].order[:6])
-        plain = cached["train"].reshape(-1, 14, 14, 5)[rows].astype(np.float32)
-        dropped = changed_cells(plain, batch).any(axis=(1, 2))
+        batches = fine_tuning_batches(monkeypatch, cached, np.array([0, 1, 2, 3, 0, 1]),
+                                      TrainConfig(drop_block_probability=share, batch_size=6))
+        plain = cached["train"].reshape(-1, 14, 14, 5)[np.sort(batches.order[:6])].astype(np.float32)
+        dropped = changed_cells(plain, batches[0][0]).any(axis=(1, 2))
         assert dropped.all() if expect_dropped else not dropped.any()

@@ -3,11 +3,9 @@
 import numpy as np
 import pytest
 
-import trashure.model as model_module
+from fine_tune_kit import fine_tuning_batches
 from trashure.config import TrainConfig
 from trashure.training.mixup import batch_mixer, mix_rows
-
-CLASSES = ("can", "glass_bottle", "other", "plastic_bottle")
 
 
 def batch(n: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -65,27 +63,10 @@ def test_array_batches_hand_rows_labels_and_weights_to_the_mix():
     np.testing.assert_allclose(my.sum(axis=1), 1, atol=1e-6)
 
 
-class Data:
-    class dataset:
-        classes = CLASSES
-    labels = {"train": np.array([0, 1, 2, 3, 0, 1, 2, 3]), "val": np.array([0, 1])}
-
-
 def test_the_fine_tuning_stage_mixes_its_batches_when_asked(monkeypatch):
-    from trashure.training import fast
-
-    captured = {}
-
-    def fake_second_stage(model, trainer, val, config, history, callback, batches, run, echo=print):
-        captured["batches"] = batches()
-        return {}
-
-    monkeypatch.setattr(fast, "run_second_stage", fake_second_stage)
-    monkeypatch.setattr(model_module, "unfreeze_top", lambda model, blocks: [])
-    monkeypatch.setattr(model_module, "compile_model", lambda *a, **k: None)
     cached = {"train": np.stack([batch()[0], batch(seed=1)[0]]), "val": batch(2)[0][None]}
     for alpha, expect_mixed in ((0.0, False), (0.2, True)):
-        fast.fine_tune_on_cut(None, None, cached, Data(), TrainConfig(mixup_alpha=alpha, batch_size=8), None,
-                              lambda *a: None, [], np.ones(len(Data.labels["train"]), np.float32))  # a weight a photo
-        labels = captured["batches"][0][1]
+        batches = fine_tuning_batches(monkeypatch, cached, np.array([0, 1, 2, 3, 0, 1, 2, 3]),
+                                      TrainConfig(mixup_alpha=alpha, batch_size=8))
+        labels = batches[0][1]
         assert (not np.allclose(labels, np.round(labels))) == expect_mixed  # soft labels only when mixed

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-import trashure.model as model_module
+from fine_tune_kit import fine_tuning_batches
 from trashure.config import TrainConfig
 from trashure.training.style_mix import mix_styles, style_mixer
 
@@ -71,27 +71,9 @@ def test_the_fast_fine_tuning_stage_feeds_its_batches_through_the_style_mixer(mo
         return style_mixer(probability, seed, alpha)
 
     monkeypatch.setattr(fast, "style_mixer", spy)
-    captured = {}
-
-    def fake_second_stage(model, trainer, val, config, history, callback, batches, run, echo=print):
-        captured["batches"] = batches()
-        return {}
-
-    monkeypatch.setattr(fast, "run_second_stage", fake_second_stage)
-
-    class Data:
-        class dataset:
-            classes = ("can", "glass_bottle", "other", "plastic_bottle")
-        labels = {"train": np.array([0, 1, 2, 3, 0, 1]), "val": np.array([0, 1])}
-
     cached = {"train": np.stack([activations(), activations(seed=1)]), "val": activations(2)[None]}
-    config = TrainConfig(style_mix_probability=1.0, batch_size=6)
-    monkeypatch.setattr(model_module, "unfreeze_top", lambda model, blocks: [])
-    monkeypatch.setattr(model_module, "compile_model", lambda *a, **k: None)
-    fast.fine_tune_on_cut(None, None, cached, Data(), config, None, lambda *a: None, [],
-                          np.ones(len(Data.labels["train"]), np.float32))  # a weight a photo
-    batch = captured["batches"][0][0]
+    batches = fine_tuning_batches(monkeypatch, cached, np.array([0, 1, 2, 3, 0, 1]),
+                                  TrainConfig(style_mix_probability=1.0, batch_size=6))
     assert asked == [1.0]  # the config's share
-    rows = captured["batches"].order[:6]
-    plain = cached["train"].reshape(-1, 5, 5, 3)[np.sort(rows)].astype(np.float32)
-    assert not np.allclose(batch, plain, atol=1e-2)
+    plain = cached["train"].reshape(-1, 5, 5, 3)[np.sort(batches.order[:6])].astype(np.float32)
+    assert not np.allclose(batches[0][0], plain, atol=1e-2)
