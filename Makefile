@@ -28,13 +28,13 @@ tfjs:
 	PYTHON=$(PYTHON) bash tools/tfjs/setup.sh
 
 # Two workers (pytest-xdist), each test file on one of them so that its module fixtures are made once: on
-# 2 cores the suite takes ~17 min instead of ~25, as many tests wait on a browser, a server, Node or the
+# 2 cores the suite takes 17½–21½ min instead of 24–25½, as many tests wait on a browser, a server, Node or the
 # single-threaded int8 calibration. `make test TEST_WORKERS=0` runs it in one process.
 TEST_WORKERS ?= 2
 test: $(VENV)/.installed tfjs
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
-# About a minute: leaves out what trains, exports every format or drives a browser (marked slow).
+# About 4 minutes on 2 cores: leaves out what trains, exports every format or drives a browser (marked slow).
 test-quick: $(VENV)/.installed
 	$(PY) -m pytest -m "not slow"
 
