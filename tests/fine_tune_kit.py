@@ -6,9 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 import trashure.model as model_module
-from trashure.config import TrainConfig
-
-CLASSES = ("can", "glass_bottle", "other", "plastic_bottle")
+from trashure.config import CLASSES, TrainConfig
 
 
 def fine_tuning_batches(monkeypatch, cached: dict[str, np.ndarray], train_labels: np.ndarray, config: TrainConfig):
