@@ -553,3 +553,79 @@ def test_another_draw_of_the_views_differs_and_draw_0_is_the_recipes_own():
     np.testing.assert_array_equal(views(0), views(0))
     np.testing.assert_array_equal(views(7), views(7))
     assert np.abs(views(7).astype(int) - views(0).astype(int)).mean() > 5
+
+
+def shadowed_board_photo(size: int = 224) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A red object and its grey shadow on a white board, the mask keeping both (as board_mask does on
+    trashnet4); (photo, object, shadow)."""
+    y, x = np.mgrid[0:size, 0:size]
+    photo = np.full((size, size, 3), 220.0)
+    obj = ((x - 100) / 30) ** 2 + ((y - 110) / 60) ** 2 < 1
+    shadow = ~obj & (((x - 125) / 35) ** 2 + ((y - 120) / 60) ** 2 < 1)
+    photo[shadow] = 130
+    photo[obj] = [200, 30, 30]
+    return photo.astype(np.uint8), obj, shadow
+
+
+def test_the_shading_matte_keeps_the_coloured_object_as_paint_and_its_shadow_as_shading():
+    from trashure.offline_augment import shading_matte
+
+    photo, obj, shadow = shadowed_board_photo()
+    alpha = (obj | shadow).astype(np.float32)
+    paint, shading, gain = shading_matte(photo, alpha)
+    assert paint[obj].min() > 0.99 and shading[obj].max() < 0.01
+    assert shading[shadow].min() > 0.99 and paint[shadow].max() < 0.01
+    np.testing.assert_allclose(gain[shadow], 133 / 223, atol=0.01)  # the shadow's brightness against the board
+    assert paint[~(obj | shadow)].max() == 0 and shading[~(obj | shadow)].max() == 0  # nothing outside the mask
+
+
+def test_a_shaded_paste_darkens_the_new_background_where_the_board_was_kept():
+    from trashure.offline_augment import _paste
+
+    photo, obj, shadow = shadowed_board_photo()
+    alpha = (obj | shadow).astype(np.float32)
+    blue = np.zeros((224, 224, 3), np.float32) + [40, 60, 200]
+    painted, where = _paste(photo, alpha, blue, np.random.default_rng(5), (0.6, 0.6))
+    shaded, shaded_where = _paste(photo, alpha, blue, np.random.default_rng(5), (0.6, 0.6), shading=True)
+    np.testing.assert_allclose(where, shaded_where, atol=0.02)  # the same place: the object's whole footprint
+
+    def grey(picture):  # the board's grey pasted as paint: r, g and b alike, and brighter than the blue's red
+        return ((np.ptp(picture, axis=2) < 20) & (picture[..., 0] > 100)).sum()
+
+    def red(picture):
+        return ((picture[..., 0] > 150) & (picture[..., 1] < 80)).sum()
+
+    assert grey(painted) > 1000 and grey(shaded) < 20
+    assert abs(red(painted) - red(shaded)) <= 0.02 * red(painted) and red(shaded) > 1000
+    # where the shadow lands the background stays blue, darker
+    inside = shaded[(shaded_where > 0.9) & (shaded[..., 0] < 60)]  # the footprint less the red object
+    assert len(inside) > 500 and np.median(inside[:, 2] - inside[:, 0]) > 60
+    assert (inside[:, 2] > inside[:, 0] + 30).mean() > 0.95 and np.median(inside[:, 2]) < 160
+
+
+def test_paste_shading_is_a_setting_of_the_views_that_leaves_other_draws_alone():
+    import pytest
+
+    from trashure.config import TrainConfig
+    from trashure.features import VIEW_SETTINGS
+    from trashure.training.views import offline_settings
+
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="paste_shading_probability"):
+            TrainConfig(paste_shading_probability=bad)
+    assert TrainConfig().paste_shading_probability == 0.0 and "paste_shading_probability" in VIEW_SETTINGS
+    assert TrainConfig.for_mode("exact").paste_shading_probability == 0.0
+    assert TrainConfig.from_dict({"mode": "fast"}).paste_shading_probability == 0.0
+    assert offline_settings(TrainConfig(paste_shading_probability=0.5)).shading_probability == 0.5
+    photo, _ = board_photo()
+    alpha = board_mask(photo)
+    for view in range(6):
+        as_cut = augment_view(photo, OfflineAugment(), view_rng(4, 0, view), alpha)
+        np.testing.assert_array_equal(as_cut, augment_view(photo, OfflineAugment(shading_probability=0.0),
+                                                           view_rng(4, 0, view), alpha))
+    shaded = [augment_view(photo, OfflineAugment(shading_probability=1.0), view_rng(4, 0, view), alpha)
+              for view in range(6)]
+    as_cut = [augment_view(photo, OfflineAugment(), view_rng(4, 0, view), alpha) for view in range(6)]
+    # the same background, place and noise: only the board's rim around the object changed
+    changed = [np.abs(s.astype(int) - c.astype(int)).max(axis=2) > 2 for s, c in zip(shaded, as_cut)]
+    assert any(c.mean() > 0.001 for c in changed) and all(c.mean() < 0.2 for c in changed)

@@ -107,6 +107,10 @@ class TrainConfig:
     # A pasted object seen at a slant: each of its corners moved by up to this part of its width and height
     # (a perspective warp, as a photo taken from above at an angle foreshortens litter on a floor); 0: flat.
     paste_perspective: float = 0.0
+    # A share of pastes whose board-coloured pixels (the object's shadow on its board, the board through clear
+    # plastic) darken the new background as shading instead of being painted on it as a grey-white halo
+    # (trashure.offline_augment.shading_matte); 0: every paste as cut.
+    paste_shading_probability: float = 0.0
     scene_probability: float = 0.0  # a pasted object lands on a training photo of `other` (not a generated background)
     texture_probability: float = 0.0  # ... or, instead of a generated background, on a photographed surface
     textures: str = ""  # the folder of those surfaces' photos; "": the package's own (trashure/assets/surfaces)
@@ -203,7 +207,7 @@ class TrainConfig:
             raise ValueError("augmented_views and validation_views must be 0 or more")
         if not 0 < self.learning_rate < 1 or not 0 < self.fine_tune_learning_rate < 1:
             raise ValueError("learning rates must be between 0 and 1")
-        shares = ("paste_probability", "scene_probability", "texture_probability", "frame_paste_probability",
+        shares = ("paste_probability", "paste_shading_probability", "scene_probability", "texture_probability", "frame_paste_probability",
                   "grayscale_probability", "closeup_probability", "distractor_probability", "style_mix_probability",
                   "drop_block_probability", "amplitude_mix_probability")
         if not 0.02 <= self.paste_min_scale <= 0.9:
@@ -286,7 +290,8 @@ class TrainConfig:
 
 
 # What `--mode exact` leaves out of Trashure's recipe, so that it stays the notebook's.
-REFERENCE_RECIPE: dict[str, Any] = {"paste_probability": 0.0, "scene_probability": 0.0, "texture_probability": 0.0,
+REFERENCE_RECIPE: dict[str, Any] = {"paste_probability": 0.0, "paste_shading_probability": 0.0,
+                                    "scene_probability": 0.0, "texture_probability": 0.0,
                                     "photo_noise": False,
                                     "grayscale_probability": 0.0, "closeup_probability": 0.0,
                                     "distractor_probability": 0.0, "style_mix_probability": 0.0,
@@ -301,4 +306,5 @@ ADDED_LATER: dict[str, Any] = {"leakage_safe_split": False, "fine_tune_one_view_
                                "fine_tune_average_weights": False,
                                "glimpse_side": 0.0, "glimpse_mirror": False, "fine_tune_keep": "if_better",
                                "texture_probability": 0.0, "balanced_pastes": False, "frame_paste_probability": 0.0,
-                               "amplitude_mix_probability": 0.0, "drop_block_probability": 0.0}
+                               "amplitude_mix_probability": 0.0, "drop_block_probability": 0.0,
+                               "paste_shading_probability": 0.0}

@@ -13,6 +13,7 @@ layers, and their results are cached as features like the other views. Each view
 
 from __future__ import annotations
 
+import copy
 import io
 from dataclasses import dataclass
 from functools import lru_cache
@@ -47,6 +48,10 @@ class OfflineAugment:
     # Each corner of a pasted object's box moved by up to this part of its width and height, either way (a
     # perspective warp: a floor photographed at a slant foreshortens what lies on it; see slanted). 0: flat.
     paste_perspective: float = 0.0
+    # A share of pastes whose board-coloured pixels (the object's shadow on its board, the board seen through
+    # clear plastic, which the board mask keeps) darken the new background as shading rather than being
+    # painted on it as grey board (see shading_matte). 0: every paste painted as cut.
+    shading_probability: float = 0.0
     scene_probability: float = 0.0  # a paste goes onto a training photo of `other` rather than a generated one
     # A paste that would go onto a generated background goes onto a photographed surface instead (see
     # trashure.backgrounds.texture_background)
@@ -141,22 +146,57 @@ def paste_on_background(image: np.ndarray, alpha: np.ndarray, background: np.nda
     return _paste(image, alpha, background, rng, scale_range)[0]
 
 
+def shading_matte(image: np.ndarray, alpha: np.ndarray, chroma_tolerance: tuple[float, float] = (0.03, 0.07)
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A cut-out split into paint and shading: (paint alpha, shading alpha, gain), each (h, w) float32.
+
+    The board mask keeps what is darker than the board around the object, its shadow among it, and the board
+    seen through clear plastic. Those pixels have the board's chromaticity; pasted as they are, they put a
+    grey-white halo around every object, which no photo off the board has. Here a pixel of the mask within
+    chroma_tolerance of the board's chromaticity (fading out between the two bounds) becomes shading: its
+    brightness against the board (gain) multiplies whatever background it lands on. Coloured pixels stay paint.
+    """
+    rgb = image.astype(np.float32) + 3  # the offset steadies the chromaticity of near-black pixels
+    board = alpha < 0.05
+    board_rgb = np.median(rgb[board], axis=0) if board.any() else np.full(3, 230, np.float32)
+    chroma = rgb / rgb.sum(axis=2, keepdims=True)
+    distance = np.abs(chroma - board_rgb / board_rgb.sum()).max(axis=2)
+    low, high = chroma_tolerance
+    paint = np.clip((distance - low) / (high - low), 0, 1)
+    gain = np.clip(rgb.mean(axis=2) / board_rgb.mean(), 0, 1.25)
+    return (alpha * paint).astype(np.float32), (alpha * (1 - paint)).astype(np.float32), gain.astype(np.float32)
+
+
 def _paste(image: np.ndarray, alpha: np.ndarray, background: np.ndarray, rng: np.random.Generator,
            scale_range: tuple[float, float], widen: float = 1.0,
-           perspective: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """paste_on_background's picture and the pasted object's alpha (h, w) in it."""
+           perspective: float = 0.0, shading: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """paste_on_background's picture and the pasted object's alpha (h, w) in it. shading: the object's
+    board-coloured pixels darken the background (shading_matte) instead of being painted on it."""
     size = background.shape[0]
     ys, xs = np.nonzero(alpha > 0.05)
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    rgba = np.dstack([image[y0:y1, x0:x1], (alpha[y0:y1, x0:x1] * 255).astype(np.uint8)])
+    paint, shade = alpha, None
+    if shading:
+        paint, shading_alpha, gain = shading_matte(image, alpha)
+        # gain (up to 1.25) and the shading alpha ride in an RGB picture through the same geometry as the
+        # object: RGB, not RGBA, so that resizing does not premultiply them by an alpha.
+        shade = Image.fromarray(np.dstack([gain * 200, shading_alpha * 255, np.zeros_like(gain)])[y0:y1, x0:x1]
+                                .round().astype(np.uint8), "RGB")
+    rgba = np.dstack([image[y0:y1, x0:x1], (paint[y0:y1, x0:x1] * 255).astype(np.uint8)])
     # Any angle: litter lies on the floor every way round, not only as it stood on the board.
-    obj = Image.fromarray(rgba, "RGBA").rotate(float(rng.uniform(-180, 180)), Image.BILINEAR, expand=True)
+    angle = float(rng.uniform(-180, 180))
+    obj = Image.fromarray(rgba, "RGBA").rotate(angle, Image.BILINEAR, expand=True)
+    shade = shade.rotate(angle, Image.BILINEAR, expand=True) if shade is not None else None
     if widen > 1:  # drawn only when asked for, so that the views of a recipe without it stay the same draws
         factor = float(np.exp(rng.uniform(0, np.log(widen))))
         obj = obj.resize((max(1, round(obj.size[0] * factor)), obj.size[1]), Image.BILINEAR)
+        shade = shade.resize(obj.size, Image.BILINEAR) if shade is not None else None
     longest = max(obj.size)  # the flat object's: a slant leaves the size drawn below as it is, on average
     if perspective > 0:  # its own generator (spawning draws nothing from rng): the view's other draws stay
-        obj = slanted(obj, rng.spawn(1)[0], perspective)
+        slant_rng = rng.spawn(1)[0]
+        if shade is not None:
+            shade = slanted(shade, copy.deepcopy(slant_rng), perspective)
+        obj = slanted(obj, slant_rng, perspective)
     target = max(8, int(np.exp(rng.uniform(*np.log(scale_range))) * size))
     obj = obj.resize((max(1, obj.size[0] * target // longest), max(1, obj.size[1] * target // longest)),
                      Image.BILINEAR)
@@ -164,18 +204,32 @@ def _paste(image: np.ndarray, alpha: np.ndarray, background: np.ndarray, rng: np
     # Keep at least ~80% of the object inside the frame.
     x = int(rng.integers(-ow // 10, max(size - ow + ow // 10, -ow // 10) + 1))
     y = int(rng.integers(-oh // 10, max(size - oh + oh // 10, -oh // 10) + 1))
-    layer = np.zeros((size, size, 4), np.float32)
-    src = np.asarray(obj, np.float32)
-    sy0, sx0, dy0, dx0 = max(0, -y), max(0, -x), max(0, y), max(0, x)
-    hh, ww = min(oh - sy0, size - dy0), min(ow - sx0, size - dx0)
-    layer[dy0:dy0 + hh, dx0:dx0 + ww] = src[sy0:sy0 + hh, sx0:sx0 + ww]
+    layer = _placed(np.asarray(obj, np.float32), x, y, size)
     a = layer[..., 3:] / 255.0
-    shadow = np.asarray(Image.fromarray((a[..., 0] * 255).astype(np.uint8)).filter(
+    if shade is not None:
+        placed = _placed(np.asarray(shade.resize(obj.size, Image.BILINEAR), np.float32), x, y, size)
+        shade_alpha, shade_gain = placed[..., 1:2] / 255.0, placed[..., 0:1] / 200.0
+        footprint = np.clip(a + shade_alpha, 0, 1)
+    else:
+        footprint = a
+    shadow = np.asarray(Image.fromarray((footprint[..., 0] * 255).astype(np.uint8)).filter(
         ImageFilter.GaussianBlur(float(rng.uniform(3, 10)))), np.float32)[..., None] / 255.0
     shift = rng.integers(-6, 7, 2)
     shadow = np.roll(shadow, (int(shift[0]), int(shift[1])), axis=(0, 1))
     out = background * (1 - rng.uniform(0.15, 0.5) * shadow)
-    return out * (1 - a) + layer[..., :3] * a, a[..., 0]
+    if shade is not None:
+        out = out * (1 - shade_alpha + shade_alpha * shade_gain)
+    return out * (1 - a) + layer[..., :3] * a, footprint[..., 0]
+
+
+def _placed(picture: np.ndarray, x: int, y: int, size: int) -> np.ndarray:
+    """picture (h, w, c) on a zero canvas (size, size, c) with its top left corner at (x, y), clipped."""
+    oh, ow = picture.shape[:2]
+    canvas = np.zeros((size, size, picture.shape[2]), np.float32)
+    sy0, sx0, dy0, dx0 = max(0, -y), max(0, -x), max(0, y), max(0, x)
+    hh, ww = min(oh - sy0, size - dy0), min(ow - sx0, size - dx0)
+    canvas[dy0:dy0 + hh, dx0:dx0 + ww] = picture[sy0:sy0 + hh, sx0:sx0 + ww]
+    return canvas
 
 
 def slanted(obj: Image.Image, rng: np.random.Generator, strength: float) -> Image.Image:
@@ -293,8 +347,11 @@ def augment_view(image: np.ndarray, settings: OfflineAugment, rng: np.random.Gen
         # Drawn only when asked for, so that the views of a recipe without distractors stay the same draws.
         if distractors and settings.distractor_probability > 0 and rng.random() < settings.distractor_probability:
             background = with_distractors(background, distractors, rng, settings.distractor_scale)
+        # Its own generator (spawning draws nothing from rng), so that the views of a recipe without shading
+        # stay the same draws.
+        shading = settings.shading_probability > 0 and rng.spawn(1)[0].random() < settings.shading_probability
         out, where = _paste(image, alpha, background, rng, settings.scale_range, settings.paste_widen,
-                            settings.paste_perspective)
+                            settings.paste_perspective, shading)
         pasted = True
     # Drawn only when asked for, so that the views of a recipe without framed pastes stay the same draws.
     elif alpha is None and settings.paste_probability > 0 and settings.frame_paste_probability > 0 and (

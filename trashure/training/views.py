@@ -42,7 +42,7 @@ def offline_settings(config: TrainConfig) -> OfflineAugment:
     return OfflineAugment(paste_probability=config.paste_probability, photo_noise=config.photo_noise,
                           scale_range=(config.paste_min_scale, OfflineAugment.scale_range[1]),
                           paste_widen=config.paste_widen, paste_perspective=config.paste_perspective,
-                          draw=config.view_draw,
+                          shading_probability=config.paste_shading_probability, draw=config.view_draw,
                           scene_probability=config.scene_probability,
                           texture_probability=config.texture_probability, textures=config.textures,
                           frame_paste_probability=config.frame_paste_probability,
