@@ -207,9 +207,9 @@ class TrainConfig:
             raise ValueError("augmented_views and validation_views must be 0 or more")
         if not 0 < self.learning_rate < 1 or not 0 < self.fine_tune_learning_rate < 1:
             raise ValueError("learning rates must be between 0 and 1")
-        shares = ("paste_probability", "paste_shading_probability", "scene_probability", "texture_probability", "frame_paste_probability",
-                  "grayscale_probability", "closeup_probability", "distractor_probability", "style_mix_probability",
-                  "drop_block_probability", "amplitude_mix_probability")
+        shares = ("paste_probability", "paste_shading_probability", "scene_probability", "texture_probability",
+                  "frame_paste_probability", "grayscale_probability", "closeup_probability", "distractor_probability",
+                  "style_mix_probability", "drop_block_probability", "amplitude_mix_probability")
         if not 0.02 <= self.paste_min_scale <= 0.9:
             raise ValueError("paste_min_scale must be between 0.02 and 0.9 (a part of the frame)")
         if self.view_draw < 0:

@@ -117,8 +117,8 @@ def _compute(paths, shas, missing, out, cache: FeatureCache, batch_size: int, on
 
 VIEW_SETTINGS = ("seed", "view_draw", "image_size", "augment_flip", "augment_rotation_degrees", "augment_brightness",
                  "augmented_views", "clean_view", "paste_probability", "paste_min_scale", "paste_widen",
-                 "paste_perspective", "paste_shading_probability", "balanced_pastes", "scene_probability", "texture_probability",
-                 "frame_paste_probability", "textures",
+                 "paste_perspective", "paste_shading_probability", "balanced_pastes", "scene_probability",
+                 "texture_probability", "frame_paste_probability", "textures",
                  "photo_noise", "grayscale_probability", "closeup_probability", "distractor_probability",
                  "amplitude_mix_probability", "validation_views", "val_fraction", "test_fraction")
 
