@@ -28,7 +28,7 @@ tfjs:
 	PYTHON=$(PYTHON) bash tools/tfjs/setup.sh
 
 # Two workers (pytest-xdist), each test file on one of them so that its module fixtures are made once: on
-# 2 cores the suite takes 17½–21½ min instead of 24–25½, as many tests wait on a browser, a server, Node or the
+# 2 cores the suite takes 14½–21½ min instead of 24–25½, as many tests wait on a browser, a server, Node or the
 # single-threaded int8 calibration. `make test TEST_WORKERS=0` runs it in one process.
 TEST_WORKERS ?= 2
 test: $(VENV)/.installed tfjs
