@@ -5,7 +5,7 @@ from PIL import Image, ImageFilter
 
 from trashure.backgrounds import GENERATORS, random_background
 from trashure.offline_augment import (OfflineAugment, _paste, augment_view, board_mask, closeup, paste_on_background,
-                                      view_rng)
+                                      shading_matte, view_rng)
 
 
 def board_photo(seed: int = 0, size: int = 224, cx: int = 120) -> tuple[np.ndarray, np.ndarray]:
@@ -568,8 +568,6 @@ def shadowed_board_photo(size: int = 224) -> tuple[np.ndarray, np.ndarray, np.nd
 
 
 def test_the_shading_matte_keeps_the_coloured_object_as_paint_and_its_shadow_as_shading():
-    from trashure.offline_augment import shading_matte
-
     photo, obj, shadow = shadowed_board_photo()
     alpha = (obj | shadow).astype(np.float32)
     paint, shading, gain = shading_matte(photo, alpha)
@@ -580,8 +578,6 @@ def test_the_shading_matte_keeps_the_coloured_object_as_paint_and_its_shadow_as_
 
 
 def test_a_shaded_paste_darkens_the_new_background_where_the_board_was_kept():
-    from trashure.offline_augment import _paste
-
     photo, obj, shadow = shadowed_board_photo()
     alpha = (obj | shadow).astype(np.float32)
     blue = np.zeros((224, 224, 3), np.float32) + [40, 60, 200]
@@ -619,13 +615,12 @@ def test_paste_shading_is_a_setting_of_the_views_that_leaves_other_draws_alone()
     assert offline_settings(TrainConfig(paste_shading_probability=0.5)).shading_probability == 0.5
     photo, _ = board_photo()
     alpha = board_mask(photo)
-    for view in range(6):
-        as_cut = augment_view(photo, OfflineAugment(), view_rng(4, 0, view), alpha)
-        np.testing.assert_array_equal(as_cut, augment_view(photo, OfflineAugment(shading_probability=0.0),
-                                                           view_rng(4, 0, view), alpha))
-    shaded = [augment_view(photo, OfflineAugment(shading_probability=1.0), view_rng(4, 0, view), alpha)
-              for view in range(6)]
-    as_cut = [augment_view(photo, OfflineAugment(), view_rng(4, 0, view), alpha) for view in range(6)]
+    def views(settings: OfflineAugment) -> list[np.ndarray]:
+        return [augment_view(photo, settings, view_rng(4, 0, view), alpha) for view in range(6)]
+
+    as_cut, shaded = views(OfflineAugment()), views(OfflineAugment(shading_probability=1.0))
+    for view, at_zero in zip(as_cut, views(OfflineAugment(shading_probability=0.0))):
+        np.testing.assert_array_equal(view, at_zero)
     # the same background, place and noise: only the board's rim around the object changed
     changed = [np.abs(s.astype(int) - c.astype(int)).max(axis=2) > 2 for s, c in zip(shaded, as_cut)]
     assert any(c.mean() > 0.001 for c in changed) and all(c.mean() < 0.2 for c in changed)
