@@ -90,6 +90,22 @@ def test_a_mean_that_does_not_beat_the_frozen_stage_gives_the_frozen_weights_bac
         np.testing.assert_array_equal(got, want)
 
 
+def test_by_default_a_stage_whose_validation_loss_only_rises_still_averages_every_epoch():
+    """Early stopping would cut the path the mean is taken over, which is what generalised across sources
+    (docs/experiments.md, "A longer path"): the default patience outlasts the stage."""
+    inputs, labels = _problem()
+    model = _model(0.05)
+    model.fit(inputs[:64], one_hot(labels[:64], 3), epochs=60, verbose=0)
+    wrong = (inputs[:64], one_hot((labels[:64] + 1) % 3, 3))  # every epoch raises the validation loss
+    val = (inputs[64:], one_hot(labels[64:], 3))
+    facts, history, _ = _stage(model, wrong, val, TrainConfig(fine_tune_epochs=8))
+
+    losses = [h["val_loss"] for h in history]
+    assert losses[-1] > losses[0]  # patience 5 would have stopped after epoch 6
+    assert facts["fine_tune_epochs_run"] == len(history) == 8 and facts["fine_tune_averaged_epochs"] == 8
+    assert TrainConfig().fine_tune_patience >= TrainConfig().fine_tune_epochs
+
+
 def _stage_ending_at(model, train, val, config: TrainConfig, end: list[np.ndarray]):
     """A stage whose every epoch ends at the weights `end` (the optimiser's rate is 0): a controlled stand-in
     for a fine-tuning stage that lands on another model about as good as the one it started from."""
