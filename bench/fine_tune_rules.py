@@ -9,9 +9,11 @@ scored on every held-out photo through the same cut: early stopping with patienc
 the mean up to its best epoch (`swa_to_best_*`), and weight-space mixes of the frozen and the fine-tuned
 model (`wise*`); with averaging, the first b epochs left out of the mean (`swa_from{b}_*`: a burn-in, as SWA and
 SWAD start averaging once the weights have left the start). Each rule's `worse_p` is the recipe's keep test
-against the frozen stage (a fine-tuned model with p below 0.05 is set aside). Early stopping is a function of the validation losses, so one run serves every rule; the
-`p3c10` rows reproduce bench/cross_source.py's figures of the same recipe to the photo.
-Raw rows of the run that chose weight averaging: bench/results/fine_tune_rules_seeds.json.
+against the frozen stage (a fine-tuned model with p below 0.05 is set aside). Early stopping is a function of
+the validation losses, so one run serves every rule; the `p3c10` rows reproduce bench/cross_source.py's figures
+of the same recipe to the photo.
+Raw rows of the run that chose weight averaging: bench/results/fine_tune_rules_seeds.json; of the one that chose
+30 epochs, all averaged (EPOCHS 30, seeds 4-12): bench/results/fine_tune_rules_30_seeds.json.
 """
 
 from __future__ import annotations

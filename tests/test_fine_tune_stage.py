@@ -92,7 +92,7 @@ def test_a_mean_that_does_not_beat_the_frozen_stage_gives_the_frozen_weights_bac
 
 def test_by_default_a_stage_whose_validation_loss_only_rises_still_averages_every_epoch():
     """Early stopping would cut the path the mean is taken over, which is what generalised across sources
-    (docs/experiments.md, "A longer path"): the default patience outlasts the stage."""
+    (docs/experiments.md, "A longer path to average"): the default patience outlasts the stage."""
     inputs, labels = _problem()
     model = _model(0.05)
     model.fit(inputs[:64], one_hot(labels[:64], 3), epochs=60, verbose=0)
