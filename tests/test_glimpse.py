@@ -143,17 +143,63 @@ def test_tied_cells_share_the_centre():
     np.testing.assert_allclose(crop, reference_crop(photo[0], y0, x0, 0.5), atol=0.05)
 
 
-def test_a_centre_half_way_between_two_rows_takes_both_whatever_the_rounding():
-    """Tied cells whose mean is exactly half-way between two rows of the crop table take both equally; a sum rounded
-    a little either side (TFLite adds in another order than Keras) must not pick one of them: on the shipped model
-    that moved the close-up of two test photos in TFLite, 0.13 in a probability."""
-    crop, grid = GlimpseCrop(0.5, 224, OTHER), 7
-    table = crop.sampling_table(448, grid)
-    flat = table.reshape(len(table), -1)
-    both = (table[7] + table[8]) / 2  # 2 x centre = 7.5
-    for centre in (3.75, 3.75 - 1e-6, 3.75 + 1e-6):
-        weights = np.asarray(crop._axis_weights(np.array([centre], np.float32), flat, 448))[0]
-        np.testing.assert_allclose(weights, both, atol=1e-6)
-    # Off half-way, a mean of at most 49 cells is at least 1/196 of a cell away from it: a single row is taken.
-    weights = np.asarray(crop._axis_weights(np.array([3.75 + 1 / 196], np.float32), flat, 448))[0]
-    np.testing.assert_allclose(weights, table[8], atol=1e-6)
+def test_the_nearest_half_cell_is_exact_for_every_mean_of_up_to_49_cells():
+    """Every mean of n <= 49 tied cells (row indices summing to `total`) picks the half-cell nearest it, and both
+    neighbours, equally, exactly half-way: in integers, so no runtime's rounding can move it either way (a float
+    mean rounded a little either side of 3.75 moved the close-up of two test photos in TFLite)."""
+    from fractions import Fraction
+
+    counts, totals = zip(*[(n, t) for n in range(1, 50) for t in range(0, 6 * n + 1)])
+    picks = np.asarray(GlimpseCrop._nearest_half_cell(np.array(totals, np.int32), np.array(counts, np.int32), 7))
+    expected = np.zeros_like(picks)
+    for i, (n, t) in enumerate(zip(counts, totals)):
+        near = [k for k in range(13) if abs(Fraction(2 * t, n) - k) <= Fraction(1, 2)]
+        expected[i, near] = 1 / len(near)
+    np.testing.assert_array_equal(picks, expected)
+    assert (expected == 0.5).any(axis=1).sum() > 100  # the half-way cases are among them
+
+
+def random_tied_cells(n: int, seed: int) -> np.ndarray:
+    """Cell probabilities with 1-20 cells (a blob or scattered) certain of `can`, the rest mostly background."""
+    rng = np.random.default_rng(seed)
+    cells = np.zeros((n, 7, 7, len(CLASSES)), np.float32)
+    cells[..., OTHER] = rng.uniform(0.3, 1.0, (n, 7, 7))
+    cells[..., 0] = 1 - cells[..., OTHER]
+    for i in range(n):
+        tied = rng.choice(49, rng.integers(1, 21), replace=False)
+        cells[i].reshape(49, -1)[tied] = [1.0, 0.0, 0.0, 0.0]
+    return cells
+
+
+def test_an_int8_close_up_lands_where_the_float_close_up_does():
+    """Full-integer quantisation must not move the close-up: given the same tied cells (1 to 20 of them, which
+    8-bit probabilities keep), the int8 crop is the float crop up to its 8-bit rounding. An 8-bit mean of the
+    tied cells, whose normalised weights summed up to 5% over 1, put it half a cell further down or right."""
+    import keras
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+
+    photo_in, cells_in = keras.Input((448, 448, 3), name="photo"), keras.Input((7, 7, len(CLASSES)), name="cells")
+    crop = keras.Model([photo_in, cells_in], GlimpseCrop(0.5, 224, OTHER)(photo_in, cells_in))
+    photos, calibration = smooth_photo(4, seed=6), random_tied_cells(20, seed=7)
+    converter = tf.lite.TFLiteConverter.from_keras_model(crop)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ({"photo": photos[i % 4:i % 4 + 1], "cells": calibration[i:i + 1]}
+                                                 for i in range(len(calibration)))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.uint8
+    run = Interpreter(model_content=converter.convert()).get_signature_runner()
+    inputs = run.get_input_details()
+
+    def quantised(name, values):
+        scale, zero = inputs[name]["quantization"]
+        return np.clip(np.round(values / scale + zero), 0, 255).astype(np.uint8)
+
+    cells = random_tied_cells(60, seed=8)
+    errors = []
+    for i in range(len(cells)):
+        photo, cell = photos[i % 4:i % 4 + 1], cells[i:i + 1]
+        expected = np.asarray(crop([photo, cell]))
+        got = run(photo=quantised("photo", photo), cells=quantised("cells", cell))["output_0"]
+        errors.append(np.abs(got - expected).mean())
+    assert max(errors) < 2, f"{sum(e >= 2 for e in errors)} of {len(errors)} int8 close-ups moved"
