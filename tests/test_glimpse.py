@@ -174,7 +174,7 @@ def random_tied_cells(n: int, seed: int) -> np.ndarray:
 def test_an_int8_close_up_lands_where_the_float_close_up_does():
     """Full-integer quantisation must not move the close-up: given the same tied cells (1 to 20 of them, which
     8-bit probabilities keep), the int8 crop is the float crop up to its 8-bit rounding. An 8-bit mean of the
-    tied cells, whose normalised weights summed up to 5% over 1, put it half a cell further down or right."""
+    tied cells, whose normalised weights summed over 1 (1.06 on a real photo), put it half a cell further on."""
     import keras
     import tensorflow as tf
     from ai_edge_litert.interpreter import Interpreter
