@@ -71,9 +71,10 @@ def run_int8(content: bytes, images: np.ndarray) -> dict:
 
     runner = Interpreter(model_content=content).get_signature_runner()
     quantization = {k: d["quantization"] for k, d in runner.get_output_details().items()}
+    in_scale, in_zero = runner.get_input_details()["image"]["quantization"]
     out = {k: [] for k in OUTPUTS}
     for i in range(len(images)):
-        result = runner(image=np.clip(images[i:i + 1], 0, 255).astype(np.uint8))
+        result = runner(image=np.clip(np.round(images[i:i + 1] / in_scale + in_zero), 0, 255).astype(np.uint8))
         scaled = {k: (v.astype(np.float32) - quantization[k][1]) * quantization[k][0] for k, v in result.items()}
         for k, v in by_look(scaled, 1).items():
             out[k].append(v)
