@@ -26,7 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from trashure.config import DEFAULT_MODEL_PATH, SHARED_DATA_DIR  # noqa: E402
-from trashure.glimpse import BACKGROUND_CLASS, GLIMPSE_LAYER, MIRROR_LAYER, TIE  # noqa: E402
+from trashure.glimpse import BACKGROUND_CLASS, GLIMPSE_LAYER, MIRROR_LAYER  # noqa: E402
 
 OUTPUTS = ("whole", "cells", "close", "final")
 
@@ -82,13 +82,15 @@ def run_int8(content: bytes, images: np.ndarray) -> dict:
 
 
 def picks(cells: np.ndarray, background: int) -> tuple[np.ndarray, np.ndarray]:
-    """(tied cells (..., g, g), picked half-cells (..., 2)) exactly as the model chooses them."""
-    score = 1 - cells[..., background]
-    tied = score >= score.max(axis=(-2, -1), keepdims=True) - TIE
-    count, index = tied.sum(axis=(-2, -1)), np.arange(tied.shape[-1])
-    totals = np.stack([(tied.sum(-1) * index).sum(-1), (tied.sum(-2) * index).sum(-1)], -1)
-    # The nearest half-cell to total / count, in integers (exactly half-way: the upper one, for counting only).
-    return tied, (4 * totals + count[..., None]) // (2 * count[..., None])
+    """(tied cells (..., g, g), picked half-cells (..., 2)): the model's own choice (`GlimpseCrop`) on a cell map;
+    exactly half-way, where it takes two half-cells equally, the one between them (k + 1/2)."""
+    from trashure.glimpse import GlimpseCrop
+
+    crop, shape = GlimpseCrop(background_index=background), cells.shape
+    flat = cells.reshape(-1, *shape[-3:])
+    tied = crop._tied_cells(flat)
+    rows, cols = (np.asarray(w) @ np.arange(w.shape[-1]) for w in crop._axis_picks(tied))
+    return np.asarray(tied).astype(bool).reshape(shape[:-1]), np.stack([rows, cols], -1).reshape(*shape[:-3], 2)
 
 
 def compare(keras_out: dict, int8_out: dict, labels: np.ndarray, background: int) -> dict:
