@@ -171,8 +171,8 @@ def print_means(rows: list[dict]) -> None:
     holdouts = list(dict.fromkeys(r["holdout"] for r in rows))
     if all(sum(r["holdout"] == h for r in rows) < 2 for h in holdouts):
         return
-    print("\n| held out | seeds | mean accuracy | sd | min-max | mean val acc |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("\n| held out | seeds | mean accuracy | sd | SE | min-max | mean val acc |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for h in holdouts:
         acc = [r["accuracy"] for r in rows if r["holdout"] == h]
         val = [r["val_accuracy"] for r in rows if r["holdout"] == h and "val_accuracy" in r]
@@ -180,13 +180,28 @@ def print_means(rows: list[dict]) -> None:
         val_text = f"{statistics.mean(val):.2%}" if val else ""
         if val and len(val) < len(acc):  # baseline rows that kept the accuracy alone
             val_text += f" ({len(val)} seeds)"
-        print(f"| {h} | {len(acc)} | {statistics.mean(acc):.2%} | {sd:.2%} | {min(acc):.2%}-{max(acc):.2%} | "
+        print(f"| {h} | {len(acc)} | {statistics.mean(acc):.2%} | {sd:.2%} | {sd / len(acc) ** 0.5:.2%} | "
+              f"{min(acc):.2%}-{max(acc):.2%} | "
               f"{val_text} |")
 
 
 def load_rows(path: str) -> list[dict]:
     """The rows a run saved with --json."""
     return json.loads(Path(path).read_text())["rows"]
+
+
+def merged_rows(paths: list[str]) -> list[dict]:
+    """The rows of several saved runs as one run (seeds trained one process each, so that a stopped run loses one
+    fold): a fold saved twice is an error, since its two rows could differ and the mean would count it twice."""
+    rows, seen = [], {}
+    for path in paths:
+        for row in load_rows(path):
+            fold = (row["holdout"], row["seed"])
+            if fold in seen:
+                raise SystemExit(f"held out {fold[0]}, seed {fold[1]} is in both {seen[fold]} and {path}")
+            seen[fold] = path
+            rows.append(row)
+    return rows
 
 
 def paired_changes(rows: list[dict], baseline: list[dict]) -> list[tuple[str, int, float, float]]:
@@ -247,7 +262,8 @@ def main() -> int:
     def options(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--holdout", default=DEFAULT_HOLDOUTS)
         parser.add_argument("--against", help="a saved run (--json) to compare with, fold by fold")
-        parser.add_argument("--rows", help="a saved run (--json) to report instead of training")
+        parser.add_argument("--rows", action="append",
+                            help="a saved run (--json) to report instead of training; several are merged")
 
     bench = recipe_bench("data folders (default: trashnet4 and mixed4)", "42", DEFAULT_DATA, options,
                          trains=lambda args: not args.rows)
@@ -255,7 +271,7 @@ def main() -> int:
         return 2
     args, data_dirs, overrides, configs = bench
     if args.rows:
-        rows = load_rows(args.rows)
+        rows = merged_rows(args.rows)
         print_rows(rows)
         print_means(rows)
         if args.against:
